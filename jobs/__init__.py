@@ -1,0 +1,1 @@
+"""Entry points: arguments, config, session, pipeline, exit code. Each module runs with `python -m jobs.<name>`."""

@@ -1,0 +1,279 @@
+"""`shelltrace land`: Sentinel exports -> bronze Delta tables, exactly once per file, bad records to quarantine.
+
+Exactly once: a ledger (`<lake>/_state/landed_files`) records each file's landing in two steps, `started` before the
+bronze/quarantine appends and `committed` after them. A run that dies in between leaves `started` entries; the next
+run deletes that run's rows (by `_run_id`) and lands the files again, so every row lands once.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io as _stdio
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from jobs.common import UserError, add_common_arguments, module_main, new_run_id
+from jobs.io import Lake, absolute, list_files
+from pipelines import land as P
+from schemas import tables as T
+from schemas.sentinel import SOURCES
+
+log = logging.getLogger("shelltrace")
+
+FORMATS = ("auto", "jsonl", "csv")
+_EXTENSIONS = {
+    "jsonl": (".json", ".jsonl", ".json.gz", ".jsonl.gz"),
+    "csv": (".csv", ".csv.gz"),
+}
+_CSV_CORRUPT, _CSV_EMPTY = "_corrupt_record", "\u0000<empty>\u0000"
+
+
+@dataclass
+class LandResult:
+    source: str
+    run_id: str
+    files_found: int = 0
+    files_landed: int = 0
+    files_skipped: int = 0
+    files_ignored: list = field(default_factory=list)
+    files_changed: list = field(default_factory=list)
+    rows_read: int = 0
+    rows_landed: int = 0
+    rows_quarantined: int = 0
+    recovered_runs: list = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"land {self.source}: files {self.files_landed} landed, {self.files_skipped} already landed, "
+                f"{len(self.files_ignored)} ignored; rows read {self.rows_read} = landed {self.rows_landed} + "
+                f"quarantined {self.rows_quarantined} (run {self.run_id})")
+
+
+def file_format(path: str, wanted: str) -> str | None:
+    lower = path.lower()
+    for fmt, exts in _EXTENSIONS.items():
+        if (wanted in ("auto", fmt)) and lower.endswith(exts):
+            return fmt
+    return None
+
+
+def _ledger(lake: Lake) -> None:
+    lake.ensure(T.LANDED_FILES)
+
+
+def recover_crashed_runs(lake: Lake, source: str) -> list[str]:
+    """Roll back runs that recorded `started` but never `committed`: delete their bronze and quarantine rows."""
+    ledger = lake.read(T.LANDED_FILES.name).where(F.col("source") == source)
+    ended = ledger.where(F.col("status") != "started").select("run_id")
+    crashed = [r.run_id for r in ledger.where(F.col("status") == "started").select("run_id").distinct()
+               .join(ended, "run_id", "left_anti").collect()]
+    for run_id in crashed:
+        for name in (f"bronze/{source}", f"quarantine/{source}"):
+            if lake.exists(name):
+                lake.delta(name).delete(F.col("_run_id") == F.lit(run_id))
+        rows = (lake.read(T.LANDED_FILES.name)
+                .where((F.col("run_id") == run_id) & (F.col("status") == "started"))
+                .withColumn("status", F.lit("rolled_back")).withColumn("recorded_at", F.current_timestamp()))
+        lake.append(rows, T.LANDED_FILES.name)
+        log.warning("land %s: rolled back the unfinished run %s (its files land again now)", source, run_id)
+    return crashed
+
+
+def plan_files(spark: SparkSession, lake: Lake, source: str, input_path: str, wanted: str):
+    """Which files to land, and from which line: (to_land rows, ignored paths, changed paths, files found)."""
+    try:
+        listing = list_files(spark, input_path).collect()
+    except Exception as exc:  # noqa: BLE001 - PATH_NOT_FOUND and friends become one clear line
+        if "PATH_NOT_FOUND" in str(exc) or "does not exist" in str(exc):
+            raise UserError(f"input path does not exist: {input_path}") from None
+        raise
+    known, ignored = [], []
+    for row in listing:
+        fmt = file_format(row.path, wanted)
+        if fmt:
+            known.append((row.path, row.size, row.modification_time, fmt))
+        else:
+            ignored.append(row.path)
+    if not known:
+        return [], ignored, [], 0
+    files = spark.createDataFrame(known, "path string, size long, modification_time timestamp, format string")
+    done = (lake.read(T.LANDED_FILES.name)
+            .where((F.col("source") == source) & (F.col("status") == "committed"))
+            .groupBy("path").agg(F.max("lines").alias("done_lines"), F.max("size").alias("done_size")))
+    joined = files.join(done, "path", "left").collect()
+    to_land, changed = [], []
+    for r in joined:
+        if r.done_size is None:
+            to_land.append((r.path, r.size, r.modification_time, r.format, 0))
+        elif r.size == r.done_size:
+            continue
+        elif r.format != "csv" and r.size > r.done_size:
+            to_land.append((r.path, r.size, r.modification_time, r.format, int(r.done_lines or 0)))
+        else:
+            changed.append(r.path)
+    return sorted(to_land), ignored, changed, len(known)
+
+
+def read_text_records(spark: SparkSession, plan: list) -> DataFrame:
+    """Whole files as text (one row each, gzip by extension), exploded to numbered lines, parsed to `_fields`."""
+    paths = [p[0] for p in plan]
+    skips = spark.createDataFrame([(p[0], p[4]) for p in plan], "path string, _skip long")
+    raw = (spark.read.format("text").option("wholetext", "true").load(paths)
+           .select(F.col("value"), F.col("_metadata.file_path").alias("_read_path")))
+    # the listing and the reader may spell the same file differently (file:/x vs file:///x)
+    norm = lambda c: F.regexp_replace(c, "^file:/+", "file:///")  # noqa: E731
+    raw = (raw.join(F.broadcast(skips.withColumn("_key", norm(F.col("path")))), norm(F.col("_read_path")) == F.col("_key"))
+           .select("value", F.col("path").alias("_source_file"), "_skip"))
+    return raw.transform(lambda d: P.explode_lines(d, "value", "_skip")).transform(P.json_fields)
+
+
+def _csv_header(spark: SparkSession, path: str) -> tuple[list[str], str]:
+    """The header's field names and the file's line separator (pandas on Windows writes CRLF, also inside quoted
+    values: reading such a file with `\n` would leave `\r` in every multi-line value and in the last column)."""
+    first = spark.read.format("text").option("lineSep", "\n").load(path).limit(1).collect()
+    if not first:
+        return [], "\n"
+    line = first[0].value
+    sep = "\r\n" if line.endswith("\r") else "\n"
+    return next(csv.reader(_stdio.StringIO(line.rstrip("\r")))), sep
+
+
+def read_csv_records(spark: SparkSession, plan: list) -> DataFrame | None:
+    frames = []
+    for path, *_ in plan:
+        header, line_sep = _csv_header(spark, path)
+        if not header:
+            continue
+        cols = [f"_c{i}" for i in range(len(header))]
+        schema = StructType([StructField(c, StringType()) for c in cols + [_CSV_CORRUPT]])
+        df = (spark.read.format("csv").schema(schema)
+              .options(header="true", multiLine="true", escape='"', quote='"', mode="PERMISSIVE", lineSep=line_sep,
+                       columnNameOfCorruptRecord=_CSV_CORRUPT, nullValue=_CSV_EMPTY, emptyValue="",
+                       ignoreLeadingWhiteSpace="false", ignoreTrailingWhiteSpace="false",
+                       enforceSchema="true")
+              .load(path)
+              .withColumn("_source_file", F.lit(path)))
+        # the pandas index column has an empty header; keep it under its position so nothing is lost
+        named = [(name if name else f"_c{i}", col) for i, (name, col) in enumerate(zip(header, cols))]
+        frames.append(P.csv_fields(df, named, _CSV_CORRUPT, _CSV_EMPTY)
+                      .withColumn("_file_lines", F.lit(None).cast("long")))
+    if not frames:
+        return None
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.unionByName(f)
+    return out
+
+
+def land(spark: SparkSession, lake: Lake, source: str, input_path: str, fmt: str = "auto") -> LandResult:
+    if source not in SOURCES:
+        raise UserError(f"unknown source {source!r}: use one of {', '.join(SOURCES)}")
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    schema = SOURCES[source]
+    run_id = new_run_id("land")
+    result = LandResult(source, run_id)
+    _ledger(lake)
+    lake.ensure(T.bronze(source))
+    lake.ensure(T.quarantine(source))
+    result.recovered_runs = recover_crashed_runs(lake, source)
+
+    plan, ignored, changed, found = plan_files(spark, lake, source, input_path, fmt)
+    result.files_found, result.files_ignored, result.files_changed = found, ignored, changed
+    result.files_skipped = found - len(plan) - len(changed)
+    if ignored:
+        log.warning("land %s: ignored %d file(s) that are not %s exports, e.g. %s", source, len(ignored),
+                    fmt if fmt != "auto" else "JSON-lines or CSV", ignored[0])
+    if changed:
+        log.warning("land %s: %d file(s) changed since they were landed and are not landed again, e.g. %s",
+                    source, len(changed), changed[0])
+    if found == 0:
+        log.info("land %s: no export files under %s (looked for %s)", source, input_path,
+                 ", ".join(sorted({e for f, exts in _EXTENSIONS.items() if fmt in ("auto", f) for e in exts})))
+        return result
+    if not plan:
+        log.info("land %s: nothing new under %s (%d file(s) already landed)", source, input_path, found)
+        return result
+
+    log.info("land %s: landing %d file(s) (%.1f MB) as run %s", source, len(plan),
+             sum(p[1] for p in plan) / 1e6, run_id)
+    ledger_rows = spark.createDataFrame(
+        [(source, p[0], p[1], p[2], p[3], p[4], "started", None, None, None, run_id) for p in plan],
+        "source string, path string, size long, modification_time timestamp, format string, lines long, "
+        "status string, rows_read long, rows_landed long, rows_quarantined long, run_id string",
+    ).withColumn("recorded_at", F.current_timestamp())
+    lake.append(ledger_rows, T.LANDED_FILES.name)
+
+    parts = []
+    text_plan = [p for p in plan if p[3] != "csv"]
+    csv_plan = [p for p in plan if p[3] == "csv"]
+    if text_plan:
+        parts.append(read_text_records(spark, text_plan).select("_source_file", "_line", "_file_lines", "_fields",
+                                                                "_pre_reason", "_raw"))
+    if csv_plan:
+        frame = read_csv_records(spark, csv_plan)
+        if frame is not None:
+            parts.append(frame.select("_source_file", "_line", "_file_lines", "_fields", "_pre_reason", "_raw"))
+    records = parts[0]
+    for p in parts[1:]:
+        records = records.unionByName(p)
+    parsed = records.transform(P.typed_record(schema)).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        per_file = {r["_source_file"]: r for r in parsed.groupBy("_source_file").agg(
+            F.count("*").alias("read"), F.count_if(F.col("reason").isNull()).alias("landed"),
+            F.max("_file_lines").alias("lines")).collect()}
+        lake.append(parsed.transform(P.bronze_rows(schema, run_id)), f"bronze/{source}")
+        log.info("land %s: bronze append committed", source)
+        if os.environ.get("SHELLTRACE_CRASH_AFTER") == "bronze":  # used by the killed-run test: a real hard exit
+            os._exit(137)
+        lake.append(parsed.transform(P.quarantine_rows(source, run_id)), f"quarantine/{source}")
+    finally:
+        parsed.unpersist()
+
+    commit = []
+    for path, size, mtime, fmt_, skip in plan:
+        st = per_file.get(path)
+        read = int(st["read"]) if st else 0
+        landed = int(st["landed"]) if st else 0
+        lines = int(st["lines"]) if st and st["lines"] is not None else skip
+        commit.append((source, path, size, mtime, fmt_, lines, "committed", read, landed, read - landed, run_id))
+    lake.append(spark.createDataFrame(commit, ledger_rows.drop("recorded_at").schema)
+                .withColumn("recorded_at", F.current_timestamp()), T.LANDED_FILES.name)
+
+    result.files_landed = len(plan)
+    result.rows_read = sum(c[7] for c in commit)
+    result.rows_landed = sum(c[8] for c in commit)
+    result.rows_quarantined = sum(c[9] for c in commit)
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", required=True, choices=sorted(SOURCES),
+                        help="which Sentinel table the files are an export of")
+    parser.add_argument("--input", required=True, metavar="PATH",
+                        help="a file or a folder, read recursively (data-export trees with WorkspaceResourceId=, "
+                             "y=/m=/d=/h=/m= folders, PT1H.json and PT05M.json blobs, .json.gz; portal CSV)")
+    parser.add_argument("--format", default="auto", choices=FORMATS,
+                        help="auto (by extension: .json/.jsonl[.gz] -> jsonl, .csv -> csv), jsonl or csv")
+    add_common_arguments(parser)
+
+
+def body(args, cfg, spark) -> int:
+    lake = Lake.from_config(spark, cfg)
+    result = land(spark, lake, args.source, absolute(args.input), args.format)
+    print(result.summary())
+    return 0
+
+
+def main(argv=None) -> int:
+    return module_main("land", add_arguments, body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

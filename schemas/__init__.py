@@ -1,0 +1,1 @@
+"""Explicit schemas of the Sentinel tables and definitions of every lake table."""
