@@ -232,7 +232,8 @@ def land(spark: SparkSession, lake: Lake, source: str, input_path: str, fmt: str
         log.info("land %s: bronze append committed", source)
         if os.environ.get("SHELLTRACE_CRASH_AFTER") == "bronze":  # used by the killed-run test: a real hard exit
             os._exit(137)
-        lake.append(parsed.transform(P.quarantine_rows(source, run_id)), f"quarantine/{source}")
+        if any(r["read"] != r["landed"] for r in per_file.values()):
+            lake.append(parsed.transform(P.quarantine_rows(source, run_id)), f"quarantine/{source}")
     finally:
         parsed.unpersist()
 

@@ -1,0 +1,193 @@
+"""Landing exports into bronze: formats, exactly-once, quarantine, reconciliation."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from jobs.land import land
+from pipelines.land import (REASON_NOT_OBJECT, REASON_TIME_MISSING, REASON_TIME_UNPARSEABLE, parse_timestamp)
+from tests.conftest import export_blob, write_lines
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def iis_row(ts: str, host: str = "web01", stem: str = "/index.aspx", ip: str = "10.0.0.1", **extra) -> str:
+    row = {"TimeGenerated": ts, "Computer": host, "sComputerName": host, "cIP": ip, "csUriStem": stem,
+           "csMethod": "GET", "scStatus": "200", "sPort": 443, "Type": "W3CIISLog"}
+    row.update(extra)
+    return json.dumps(row)
+
+
+def bronze(lake, source="w3c_iis_log"):
+    return lake.read(f"bronze/{source}")
+
+
+def test_real_csv_export_lands_every_entities_value_intact(spark, lake, samples):
+    result = land(spark, lake, "security_alert", str(samples / "alertlist.csv"))
+    with open(samples / "alertlist.csv", newline="", encoding="utf-8") as fh:
+        expected = [(r["SystemAlertId"], r["Entities"] or None) for r in csv.DictReader(fh)]
+    actual = bronze(lake, "security_alert").select("SystemAlertId", F.nullif("Entities", F.lit("")).alias("Entities"))
+    assert (result.rows_read, result.rows_landed, result.rows_quarantined) == (189, 189, 0)
+    assertDataFrameEqual(actual, spark.createDataFrame(expected, "SystemAlertId string, Entities string"))
+
+
+def test_csv_columns_the_schema_lacks_go_to_extra_and_renamed_ones_are_null(spark, lake, samples):
+    land(spark, lake, "security_alert", str(samples / "alertlist.csv"))
+    row = bronze(lake, "security_alert").where(
+        F.col("SystemAlertId") == "047f47d6-79b7-4502-824b-97abc4905a73").first()
+    assert row["StartTime"] is None and row["AlertSeverity"] is None          # renamed by msticpy: not guessed
+    assert row["_extra"]["StartTimeUtc"] == "2019-01-11 06:31:40"
+    assert row["_extra"]["Severity"] == "Low"
+    assert row["_extra"]["_c0"] == "0"                                       # pandas index column, unnamed
+    assert row["TimeGenerated"] == datetime(2019, 1, 12, 6, 41, 44)
+
+
+def test_export_tree_with_both_blob_layouts_and_gzip_lands_every_row(spark, lake, tmp_path):
+    exports = tmp_path / "exports"
+    write_lines(export_blob(exports, "2026-11-01T05:00", minute_layout=False),
+                [iis_row("2026-11-01T05:01:00.1234567Z"), iis_row("2026-11-01T05:59:59Z")])
+    write_lines(export_blob(exports, "2026-11-02T06:35"), [iis_row("2026-11-02T06:36:00Z", ip="10.0.0.2")])
+    write_lines(export_blob(exports, "2026-11-02T06:40"), [iis_row("2026-11-02T06:41:00Z", ip="10.0.0.3")], gz=True)
+    result = land(spark, lake, "w3c_iis_log", str(exports))
+    assert (result.files_landed, result.rows_read, result.rows_landed) == (3, 4, 4)
+    expected = spark.createDataFrame(
+        [(datetime(2026, 11, 1, 5, 1, 0, 123456), "10.0.0.1"), (datetime(2026, 11, 1, 5, 59, 59), "10.0.0.1"),
+         (datetime(2026, 11, 2, 6, 36), "10.0.0.2"), (datetime(2026, 11, 2, 6, 41), "10.0.0.3")],
+        "TimeGenerated timestamp, cIP string")
+    assertDataFrameEqual(bronze(lake).select("TimeGenerated", "cIP"), expected)
+
+
+def test_bronze_is_typed_and_partitioned_by_event_date(spark, lake, tmp_path):
+    write_lines(tmp_path / "in" / "PT1H.json", [iis_row("2026-11-01T05:01:00Z", scBytes=10, TimeTaken="15")])
+    land(spark, lake, "w3c_iis_log", str(tmp_path / "in"))
+    df = bronze(lake)
+    types = dict(df.dtypes)
+    assert (types["TimeGenerated"], types["scStatus"], types["sPort"], types["scBytes"], types["TimeTaken"]) == \
+        ("timestamp", "string", "int", "bigint", "bigint")
+    assert lake.delta("bronze/w3c_iis_log").detail().first()["partitionColumns"] == ["_event_date"]
+    assertDataFrameEqual(df.select("_event_date", "TimeTaken", "_line"),
+                         spark.createDataFrame([(datetime(2026, 11, 1).date(), 15, 1)],
+                                               "_event_date date, TimeTaken long, _line long"))
+
+
+def test_values_that_do_not_fit_their_type_and_unknown_columns_are_kept_in_extra(spark, lake, tmp_path):
+    write_lines(tmp_path / "in" / "a.json", [iis_row("2026-11-01T05:01:00Z", sPort="http", Custom="x")])
+    land(spark, lake, "w3c_iis_log", str(tmp_path / "in"))
+    row = bronze(lake).first()
+    assert row["sPort"] is None
+    assert row["_extra"] == {"sPort": "http", "Custom": "x"}
+
+
+def test_second_run_over_the_same_folder_lands_nothing(spark, lake, tmp_path):
+    write_lines(export_blob(tmp_path / "in", "2026-11-01T05:05"), [iis_row("2026-11-01T05:06:00Z")])
+    first = land(spark, lake, "w3c_iis_log", str(tmp_path / "in"))
+    version = lake.delta("bronze/w3c_iis_log").history(1).first()["version"]
+    second = land(spark, lake, "w3c_iis_log", str(tmp_path / "in"))
+    assert (first.rows_landed, second.files_landed, second.rows_read) == (1, 0, 0)
+    assert lake.delta("bronze/w3c_iis_log").history(1).first()["version"] == version
+
+
+def test_files_added_later_land_alone(spark, lake, tmp_path):
+    write_lines(export_blob(tmp_path / "in", "2026-11-01T05:05"), [iis_row("2026-11-01T05:06:00Z", ip="10.0.0.1")])
+    land(spark, lake, "w3c_iis_log", str(tmp_path / "in"))
+    write_lines(export_blob(tmp_path / "in", "2026-11-01T05:10"), [iis_row("2026-11-01T05:11:00Z", ip="10.0.0.9")])
+    later = land(spark, lake, "w3c_iis_log", str(tmp_path / "in"))
+    assert (later.files_landed, later.rows_landed) == (1, 1)
+    assertDataFrameEqual(bronze(lake).groupBy("cIP").count(),
+                         spark.createDataFrame([("10.0.0.1", 1), ("10.0.0.9", 1)], "cIP string, count long"))
+
+
+def test_a_run_killed_after_its_bronze_commit_lands_every_row_once_when_run_again(spark, lake, tmp_path):
+    blob = write_lines(export_blob(tmp_path / "in", "2026-11-01T05:05"),
+                       [iis_row(f"2026-11-01T05:06:{s:02d}Z", ip=f"10.0.0.{s}") for s in range(5)])
+    env = dict(os.environ, SHELLTRACE_CRASH_AFTER="bronze")
+    killed = subprocess.run([sys.executable, "-m", "jobs.land", "--source", "w3c_iis_log", "--input", str(blob.parent),
+                             "--lake", lake.root, "--master", "local[1]"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert killed.returncode == 137, killed.stderr[-2000:]
+    assert bronze(lake).count() == 5                      # the killed run did commit its bronze rows
+    again = land(spark, lake, "w3c_iis_log", str(tmp_path / "in"))
+    assert len(again.recovered_runs) == 1 and again.rows_landed == 5
+    assertDataFrameEqual(bronze(lake).groupBy("cIP").count(),
+                         spark.createDataFrame([(f"10.0.0.{s}", 1) for s in range(5)], "cIP string, count long"))
+
+
+def test_malformed_lines_go_to_quarantine_with_reason_and_reconcile(spark, lake, tmp_path):
+    blob = write_lines(tmp_path / "in" / "PT05M.json", [
+        iis_row("2026-11-01T05:06:00Z"),
+        "this is not json",
+        "[1, 2, 3]",
+        '{"TimeGenerated": "2026-11-01T05:0',
+        json.dumps({"cIP": "10.0.0.5"}),
+        json.dumps({"TimeGenerated": "yesterday", "cIP": "10.0.0.6"}),
+        "",
+        iis_row("2026-11-01T05:07:00Z"),
+    ])
+    result = land(spark, lake, "w3c_iis_log", str(tmp_path / "in"))
+    assert (result.rows_read, result.rows_landed, result.rows_quarantined) == (7, 2, 5)
+    assert result.rows_read == result.rows_landed + result.rows_quarantined
+    expected = spark.createDataFrame([
+        (2, "this is not json", REASON_NOT_OBJECT), (3, "[1, 2, 3]", REASON_NOT_OBJECT),
+        (4, '{"TimeGenerated": "2026-11-01T05:0', REASON_NOT_OBJECT),
+        (5, json.dumps({"cIP": "10.0.0.5"}), REASON_TIME_MISSING),
+        (6, json.dumps({"TimeGenerated": "yesterday", "cIP": "10.0.0.6"}), REASON_TIME_UNPARSEABLE),
+    ], "_line long, raw string, reason string")
+    q = lake.read("quarantine/w3c_iis_log")
+    assertDataFrameEqual(q.select("_line", "raw", "reason"), expected)
+    (source_file, run_id), = q.select("_source_file", "_run_id").distinct().collect()
+    assert source_file.endswith(str(blob)) and run_id == result.run_id
+
+
+def test_many_small_files_do_not_make_many_delta_files(spark, lake, tmp_path):
+    for i in range(120):
+        write_lines(export_blob(tmp_path / "in", f"2026-11-01T{i // 12:02d}:{(i % 12) * 5:02d}"),
+                    [iis_row(f"2026-11-01T{i // 12:02d}:{(i % 12) * 5:02d}:01Z", ip=f"10.1.0.{i}")])
+    result = land(spark, lake, "w3c_iis_log", str(tmp_path / "in"))
+    files = lake.delta("bronze/w3c_iis_log").detail().first()["numFiles"]
+    assert result.rows_landed == 120 and files <= 4, files
+
+
+def test_parse_timestamp_accepts_export_layouts(spark):
+    df = spark.createDataFrame([("2026-11-01T05:06:07.1234567Z",), ("2026-11-01 05:06:07",),
+                                ("11/1/2026, 5:06:07.123 AM",), ("2026-11-01T07:06:07+02:00",), ("bad",)], "t string")
+    expected = spark.createDataFrame([(datetime(2026, 11, 1, 5, 6, 7, 123456),), (datetime(2026, 11, 1, 5, 6, 7),),
+                                      (datetime(2026, 11, 1, 5, 6, 7, 123000),), (datetime(2026, 11, 1, 5, 6, 7),),
+                                      (None,)], "ts timestamp")
+    assertDataFrameEqual(df.select(parse_timestamp(F.col("t")).alias("ts")), expected)
+
+
+def test_an_empty_folder_is_a_clear_message_not_a_stack_trace(tmp_path, capsys, spark):
+    from jobs.cli import main
+
+    (tmp_path / "empty").mkdir()
+    code = main(["land", "--source", "w3c_iis_log", "--input", str(tmp_path / "empty"), "--lake", str(tmp_path / "lk")])
+    out = capsys.readouterr()
+    assert code == 0
+    assert "no export files under" in out.err and "Traceback" not in out.err
+
+
+def test_a_missing_input_path_exits_2_with_one_line(tmp_path, capsys, spark):
+    from jobs.cli import main
+
+    code = main(["land", "--source", "w3c_iis_log", "--input", str(tmp_path / "nope"), "--lake", str(tmp_path / "lk")])
+    assert code == 2
+    assert "input path does not exist" in capsys.readouterr().err
+
+
+def test_a_wrong_source_is_refused_with_the_valid_choices(capsys):
+    from jobs.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["land", "--source", "syslog", "--input", "x", "--lake", "y"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "security_alert" in err and "w3c_iis_log" in err
