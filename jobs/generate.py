@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import gzip
+import io
 import json
 import math
 import os
@@ -38,6 +39,9 @@ TICKS = 10_000_000            # Log Analytics time resolution: 100 ns ticks per 
 DAY = 86_400
 HOUR = 3_600
 LAYOUTS = ("PT05M", "PT1H", "mixed")
+# Rows land in the blob of their ingestion time: TimeGenerated plus up to this many seconds.
+IIS_MAX_LAG = 90
+ALERT_MAX_LAG = 300
 IIS_FORMATS = ("jsonl", "w3c")
 
 _HMS = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
@@ -414,7 +418,7 @@ class _Alerts:
             "CompromisedEntity": compromised, "Tactics": tactics, "Techniques": f'["{technique}"]',
             "Type": "SecurityAlert",
         }
-        lag = r.randint(20, 300) if lag is None else lag
+        lag = r.randint(20, ALERT_MAX_LAG) if lag is None else lag
         self.rows.append((t_ticks, lag, row))
         return alert_id
 
@@ -460,13 +464,13 @@ class _Plan:
         return ix[k % len(ix)]
 
     def hit(self, entry, t, host, site, cip, stem, *, method="GET", query="-", status="200", ua="-", cookie="-",
-            referer="-", win32="0"):
+            referer="-", win32="0", lag=None):
         r = self.rng
         self.requests.append((t, self.site(host, site), cip, ua, cookie, "-", method, stem, query, status, "0",
                               win32, referer, r.randint(200, 9000), r.randint(200, 4000), r.randint(15, 900),
-                              r.randint(0, 90), entry))
+                              r.randint(0, IIS_MAX_LAG) if lag is None else lag, entry))
 
-    def attack(self, entry, host, site, ip, stems, n, *, times=None, post_share=0.5):
+    def attack(self, entry, host, site, ip, stems, n, *, times=None, lags=None, post_share=0.5):
         r = self.rng
         ua = r.choice(ATTACK_UAS)
         cookie = r.choice(["-", "ASPSESSIONIDQAQBRCST=KJHGFDSAQWERTYUIOPLKJH"])
@@ -476,7 +480,8 @@ class _Plan:
             self.hit(entry, t, host, site, ip, stems[i % len(stems)], method="POST" if post else "GET",
                      query="-" if post else r.choice(ATTACK_QUERIES),
                      status=r.choice(["200", "200", "200", "500"]), ua=ua if i % 5 else r.choice(ATTACK_UAS),
-                     cookie=cookie, referer=r.choice(["-", "-", f"https://{host}.{DOMAIN}/"]))
+                     cookie=cookie, referer=r.choice(["-", "-", f"https://{host}.{DOMAIN}/"]),
+                     lag=lags[i] if lags else None)
 
     def entry(self, trap, expect, host, site, location, ips, *, path_matched=None, alert_ids=(), description=""):
         self.entries.append({"trap": trap, "expect": expect, "host": host, "site": site,
@@ -671,10 +676,12 @@ class _Plan:
 
         # 17 requests for a real shell, outside the log window (before it; exactly at its end; after it)
         e = self.entry("requests_outside_log_window", "none", "web03", "W3SVC1", "/uploads/shell.aspx",
-                       ["198.51.100.180"], description="requests 60 s before the log window, exactly at its end "
-                                                       "and 5 min after")
+                       ["198.51.100.180"], description="requests 60 s before the log window (landing 75 s later, "
+                                                       "in the window's first folder), exactly at its end and 5 min "
+                                                       "after")
         self.attack(e, "web03", "W3SVC1", "198.51.100.180", ["/uploads/shell.aspx"], 3,
-                    times=[(self.start - 60) * TICKS + 1234567, self.end * TICKS, (self.end + 300) * TICKS + 42])
+                    times=[(self.start - 60) * TICKS + 1234567, self.end * TICKS, (self.end + 300) * TICKS + 42],
+                    lags=[75, 0, 0])
 
         # 18 empty client IP
         e = self.entry("empty_cip", "none", "web03", "W3SVC1", "/uploads/shell.aspx", ["-", "", " - ", None],
@@ -798,8 +805,8 @@ class _ExportTree:
         os.makedirs(folder, exist_ok=True)
         data = "\n".join(lines) + "\n"
         gz = self.gzip_share > 0 and random.Random(f"{self.seed}:gz:{self.table}:{start}").random() < self.gzip_share
-        if gz:
-            with gzip.open(f"{folder}/{kind}.json.gz", "wb", compresslevel=1) as fh:
+        if gz:      # mtime=0: the same seed gives the same bytes
+            with gzip.GzipFile(f"{folder}/{kind}.json.gz", "wb", compresslevel=1, mtime=0) as fh:
                 fh.write(data.encode("utf-8"))
         else:
             with open(f"{folder}/{kind}.json", "w", encoding="utf-8", newline="") as fh:
@@ -823,7 +830,8 @@ class _W3CFiles:
             os.makedirs(folder, exist_ok=True)
             name = "u_ex" + _date(day).replace("-", "")[2:] + ".log"
             gz = self.gzip_share > 0 and random.Random(f"{self.seed}:gz:w3c:{k}").random() < self.gzip_share
-            fh = (gzip.open(f"{folder}/{name}.gz", "wt", compresslevel=1, encoding="utf-8", newline="")
+            fh = (io.TextIOWrapper(gzip.GzipFile(f"{folder}/{name}.gz", "wb", compresslevel=1, mtime=0),
+                                   encoding="utf-8", newline="")
                   if gz else open(f"{folder}/{name}", "w", encoding="utf-8", newline=""))
             h = self.open[k] = [fh, None]
             self.files += 1
@@ -979,7 +987,8 @@ def generate(out_dir: str, *, days: int = 3, requests_per_day: int = 2000, start
                     user = "-" if s.site != "W3SVC2" or s.host != "web01" else f"CONTOSO\\user{cix[i] % 97:02d}"
                     reqs.append((base + offs[i], s.index, ip, ua, cookie, user, m, stem, q, st, sub, w32,
                                  s.referers[int(r * len(s.referers))], size + int(r * size / 4) if st != "304"
-                                 else size, 300 + int(r * 900), 1 + int(r * r * r * 1500), int(rnd() ** 4 * 90)))
+                                 else size, 300 + int(r * 900), 1 + int(r * r * r * 1500),
+                                 int(rnd() ** 4 * IIS_MAX_LAG)))
             c1 = (c0 + HOUR) * TICKS
             extra = []
             while pi < n_planted and planted[pi][0] < c1:
@@ -1009,6 +1018,7 @@ def generate(out_dir: str, *, days: int = 3, requests_per_day: int = 2000, start
         "log_window": (iso(p_start), iso(p_end)),
         "as_of": iso(p_end),
         "planted": plan.entries,
+        "max_landing_lag_seconds": {"alerts": ALERT_MAX_LAG, "iis": 0 if w3c else IIS_MAX_LAG},
         "counts": {"alert_rows": len(alerts.rows), "iis_rows": iis_rows, "malformed_lines": malformed_lines,
                    "alert_blobs": alert_tree.blobs,
                    "iis_files": files.files if w3c else tree.blobs},
@@ -1160,4 +1170,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:          # e.g. piped into head
+        sys.exit(0)

@@ -554,3 +554,43 @@ def test_generate_is_deterministic(tmp_path):
     assert a["planted"] == b["planted"]
     c = generate(str(tmp_path / "c"), days=1, requests_per_day=200, layout="PT1H", seed=8)
     assert snapshot(tmp_path / "a") != snapshot(tmp_path / "c")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Real third-party samples (../shared/samples/real, see its SOURCES.md)
+# --------------------------------------------------------------------------------------------------------------------
+
+REAL = ROOT.parent / "shared" / "samples" / "real"
+
+
+@pytest.mark.skipif(not (REAL / "alertlist.csv").exists(), reason="shared samples not present")
+def test_real_alert_sample_entities_resolve_as_documented():
+    import csv
+    from collections import Counter
+
+    with open(REAL / "alertlist.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    types, reasons = Counter(), Counter()
+    for row in rows:
+        entities, unresolved, reason = R.parse_entities(row["Entities"])
+        reasons[reason] += 1
+        assert unresolved == 0
+        types.update(e.get("Type") for e in entities)
+    assert len(rows) == 189 and reasons == {None: 176, R.REASON_NOT_JSON: 13}     # 13 empty Entities
+    assert types == {"file": 272, "process": 272, "account": 205, "host": 176, "host-logon-session": 137,
+                     "ip": 26, "registry-value": 10, "registry-key": 5}
+    everything = R.candidates(rows, alerts_from=datetime(2019, 1, 1, tzinfo=UTC),
+                              alerts_to=datetime(2020, 1, 1, tzinfo=UTC),
+                              providers=("Detection", "CustomAlertRule", "InternalDemo"))
+    assert everything == []          # no web-script file names in this sample
+
+
+@pytest.mark.skipif(not (REAL / "iis" / "test.log").exists(), reason="shared samples not present")
+def test_real_iis_sample_blocks_and_misfit_lines(tmp_path):
+    d = tmp_path / "iis01" / "W3SVC1"
+    d.mkdir(parents=True)
+    (d / "u_ex180101.log").write_bytes((REAL / "iis" / "test.log").read_bytes())
+    rows = R.load_w3c_rows(str(tmp_path))
+    # three #Fields blocks with one line each; the last two lines have 15 values for 22 fields
+    assert [(r["TimeGenerated"].hour, r["cIP"], r.get("sComputerName")) for r in rows] == [
+        (8, "81.2.69.143", None), (9, "127.0.0.1", None), (10, "81.2.69.143", "MACHINE-NAME")]
