@@ -10,12 +10,20 @@ from jobs.common import run_job
 # subcommand -> (module, one-line help)
 COMMANDS = {
     "land": ("jobs.land", "land Sentinel exports (JSON lines, CSV) into bronze Delta tables, exactly once per file"),
+    "transform": ("jobs.transform", "bronze -> silver: alert entities, web-shell candidates, normalised requests"),
+    "hunt": ("jobs.hunt", "candidates x requests -> attacker summary, checked and published to gold"),
+    "run": ("jobs.run", "land both sources, transform and hunt in one go"),
+    "demo": ("jobs.demo", "generate realistic exports with planted web shells and run everything on a local lake"),
 }
 
 DESCRIPTION = """\
 shelltrace: hunt web shells named by Defender for Endpoint alerts in IIS logs, over a Delta lake.
 
   land       exports -> bronze (bad records -> quarantine with a reason)
+  transform  bronze -> silver (entities with $ref resolved, candidates, normalised requests), incrementally
+  hunt       silver -> gold attacker summary for alert and log windows
+  run        land + transform + hunt
+  demo       generated exports with planted shells -> local lake -> attacker table
 Run `shelltrace <command> --help` for a command's options.
 """
 

@@ -1,5 +1,8 @@
 """`shelltrace land`: Sentinel exports -> bronze Delta tables, exactly once per file, bad records to quarantine.
 
+Formats: Log Analytics data export (JSON lines), portal CSV, and native IIS W3C extended logs (`u_ex*.log`, for
+w3c_iis_log; recognised by their `#Software:`/`#Fields:` directives, host and site from the path or --host/--site).
+
 Exactly once: a ledger (`<lake>/_state/landed_files`) records each file's landing in two steps, `started` before the
 bronze/quarantine appends and `committed` after them. A run that dies in between leaves `started` entries; the next
 run deletes that run's rows (by `_run_id`) and lands the files again, so every row lands once.
@@ -11,6 +14,7 @@ import csv
 import io as _stdio
 import logging
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 
@@ -22,16 +26,19 @@ from pyspark.sql.types import StringType, StructField, StructType
 from jobs.common import UserError, add_common_arguments, module_main, new_run_id
 from jobs.io import Lake, absolute, list_files
 from pipelines import land as P
+from pipelines import w3c as W
 from schemas import tables as T
 from schemas.sentinel import SOURCES
 
 log = logging.getLogger("shelltrace")
 
-FORMATS = ("auto", "jsonl", "csv")
+FORMATS = ("auto", "jsonl", "csv", "w3c")
 _EXTENSIONS = {
     "jsonl": (".json", ".jsonl", ".json.gz", ".jsonl.gz"),
     "csv": (".csv", ".csv.gz"),
+    "w3c": (".log", ".log.gz"),     # with --format auto, only files whose content starts with W3C directives
 }
+_HEAD_BYTES = 4096
 _CSV_CORRUPT, _CSV_EMPTY = "_corrupt_record", "\u0000<empty>\u0000"
 
 
@@ -61,6 +68,52 @@ def file_format(path: str, wanted: str) -> str | None:
         if (wanted in ("auto", fmt)) and lower.endswith(exts):
             return fmt
     return None
+
+
+def looks_like_w3c(head: str) -> bool:
+    """Whether a file's first characters are a W3C extended log: its first non-blank line is a directive."""
+    for line in head.lstrip("\ufeff").splitlines():
+        if line.strip():
+            return line.startswith(W.W3C_DIRECTIVES)
+    return False
+
+
+def _canonical(path: str) -> str:
+    return re.sub(r"^file:/+", "file:///", path)
+
+
+def file_heads(spark: SparkSession, paths: list[str], nbytes: int = _HEAD_BYTES, use_jvm: bool = True) -> dict:
+    """The first `nbytes` bytes (decompressed for .gz) of each file as text, without reading the rest: through
+    Hadoop's FileSystem (any storage Spark reads). Without a JVM gateway (Spark Connect) the files are read whole
+    by Spark and cut, which costs a full read of each new candidate file."""
+    if not paths:
+        return {}
+    jvm = None
+    if use_jvm:
+        try:
+            jvm, conf = spark.sparkContext._jvm, spark.sparkContext._jsc.hadoopConfiguration()
+        except Exception:  # noqa: BLE001 - Spark Connect has no sparkContext
+            jvm = None
+    heads = {}
+    if jvm is not None:
+        codecs = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf)
+        for path in paths:
+            hpath = jvm.org.apache.hadoop.fs.Path(path)
+            stream = hpath.getFileSystem(conf).open(hpath)
+            try:
+                codec = codecs.getCodec(hpath)
+                data = (codec.createInputStream(stream) if codec is not None else stream).readNBytes(nbytes)
+            except Exception as exc:  # noqa: BLE001 - a corrupt .gz is not a W3C log; say why
+                log.warning("could not read the start of %s: %s", path, str(exc).splitlines()[0][:200])
+                data = b""
+            finally:
+                stream.close()
+            heads[path] = bytes(data).decode("utf-8", errors="replace")
+        return heads
+    rows = (spark.read.format("text").option("wholetext", "true").load(paths)
+            .select(F.col("_metadata.file_path").alias("p"), F.substring("value", 1, nbytes).alias("head")).collect())
+    by_key = {_canonical(r.p): r.head for r in rows}
+    return {p: by_key.get(_canonical(p), "") for p in paths}
 
 
 def _ledger(lake: Lake) -> None:
@@ -96,6 +149,8 @@ def plan_files(spark: SparkSession, lake: Lake, source: str, input_path: str, wa
     known, ignored = [], []
     for row in listing:
         fmt = file_format(row.path, wanted)
+        if fmt == "w3c" and source != "w3c_iis_log":    # native IIS logs hold W3CIISLog rows only
+            fmt = None
         if fmt:
             known.append((row.path, row.size, row.modification_time, fmt))
         else:
@@ -107,6 +162,17 @@ def plan_files(spark: SparkSession, lake: Lake, source: str, input_path: str, wa
             .where((F.col("source") == source) & (F.col("status") == "committed"))
             .groupBy("path").agg(F.max("lines").alias("done_lines"), F.max("size").alias("done_size")))
     joined = files.join(done, "path", "left").collect()
+    # --format auto: a .log file is a native IIS log only when its content says so (read its start once, while it
+    # is not in the ledger; a file landed before keeps its format)
+    sniff = [r.path for r in joined if wanted == "auto" and r.format == "w3c" and r.done_size is None]
+    if sniff:
+        heads = file_heads(spark, sniff)
+        not_w3c = {p for p in sniff if not looks_like_w3c(heads.get(p, ""))}
+        if not_w3c:
+            ignored += sorted(not_w3c)
+            joined = [r for r in joined if r.path not in not_w3c]
+            if not joined:
+                return [], ignored, [], 0
     to_land, changed = [], []
     for r in joined:
         if r.done_size is None:
@@ -117,11 +183,11 @@ def plan_files(spark: SparkSession, lake: Lake, source: str, input_path: str, wa
             to_land.append((r.path, r.size, r.modification_time, r.format, int(r.done_lines or 0)))
         else:
             changed.append(r.path)
-    return sorted(to_land), ignored, changed, len(known)
+    return sorted(to_land), ignored, changed, len(joined)
 
 
-def read_text_records(spark: SparkSession, plan: list) -> DataFrame:
-    """Whole files as text (one row each, gzip by extension), exploded to numbered lines, parsed to `_fields`."""
+def _whole_text(spark: SparkSession, plan: list) -> DataFrame:
+    """Whole files as text (one row each, gzip by extension): `value`, `_source_file` (as listed), `_skip`."""
     paths = [p[0] for p in plan]
     skips = spark.createDataFrame([(p[0], p[4]) for p in plan], "path string, _skip long")
     raw = (spark.read.format("text").option("wholetext", "true").load(paths)
@@ -130,7 +196,31 @@ def read_text_records(spark: SparkSession, plan: list) -> DataFrame:
     norm = lambda c: F.regexp_replace(c, "^file:/+", "file:///")  # noqa: E731
     raw = (raw.join(F.broadcast(skips.withColumn("_key", norm(F.col("path")))), norm(F.col("_read_path")) == F.col("_key"))
            .select("value", F.col("path").alias("_source_file"), "_skip"))
-    return raw.transform(lambda d: P.explode_lines(d, "value", "_skip")).transform(P.json_fields)
+    return raw
+
+
+_RECORD = ("_source_file", "_line", "_file_lines", "_fields", "_pre_reason", "_raw")
+
+
+def read_text_records(spark: SparkSession, plan: list, host: str | None = None, site: str | None = None,
+                      w3c_path_pattern: str | None = W.DEFAULT_PATH_PATTERN) -> DataFrame:
+    """Text files exploded to numbered lines and parsed to `_fields`: JSON lines, and native W3C logs (whose line
+    skip is applied after each block's #Fields layout is known, so a grown file's new lines keep their layout)."""
+    parts = []
+    jsonl = [p for p in plan if p[3] == "jsonl"]
+    w3c = [p for p in plan if p[3] == "w3c"]
+    if jsonl:
+        parts.append(_whole_text(spark, jsonl).transform(lambda d: P.explode_lines(d, "value", "_skip"))
+                     .transform(P.json_fields).select(*_RECORD))
+    if w3c:
+        parts.append(_whole_text(spark, w3c).transform(lambda d: P.explode_lines(d, "value"))
+                     .transform(lambda d: W.w3c_fields(d, path_pattern=w3c_path_pattern, host=host, site=site,
+                                                       skip_col="_skip"))
+                     .select(*_RECORD))
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
 
 
 def _csv_header(spark: SparkSession, path: str) -> tuple[list[str], str]:
@@ -171,11 +261,22 @@ def read_csv_records(spark: SparkSession, plan: list) -> DataFrame | None:
     return out
 
 
-def land(spark: SparkSession, lake: Lake, source: str, input_path: str, fmt: str = "auto") -> LandResult:
+def land(spark: SparkSession, lake: Lake, source: str, input_path: str, fmt: str = "auto", *,
+         host: str | None = None, site: str | None = None,
+         w3c_path_pattern: str | None = W.DEFAULT_PATH_PATTERN) -> LandResult:
+    """Land the export files under `input_path`. Native IIS logs (w3c): `w3c_path_pattern` (a Python-style regex with
+    named groups host and site, matched on the file path) gives `Computer` and the default `sSiteName`; `host` and
+    `site` are used when the path does not match."""
     if source not in SOURCES:
         raise UserError(f"unknown source {source!r}: use one of {', '.join(SOURCES)}")
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if fmt == "w3c" and source != "w3c_iis_log":
+        raise UserError("--format w3c (native IIS logs) is for --source w3c_iis_log")
+    try:
+        W.path_groups(w3c_path_pattern)
+    except ValueError as exc:
+        raise UserError(f"land.w3c_path_pattern: {exc}") from None
     schema = SOURCES[source]
     run_id = new_run_id("land")
     result = LandResult(source, run_id)
@@ -189,7 +290,7 @@ def land(spark: SparkSession, lake: Lake, source: str, input_path: str, fmt: str
     result.files_skipped = found - len(plan) - len(changed)
     if ignored:
         log.warning("land %s: ignored %d file(s) that are not %s exports, e.g. %s", source, len(ignored),
-                    fmt if fmt != "auto" else "JSON-lines or CSV", ignored[0])
+                    fmt if fmt != "auto" else "JSON-lines, CSV or W3C log", ignored[0])
     if changed:
         log.warning("land %s: %d file(s) changed since they were landed and are not landed again, e.g. %s",
                     source, len(changed), changed[0])
@@ -214,8 +315,7 @@ def land(spark: SparkSession, lake: Lake, source: str, input_path: str, fmt: str
     text_plan = [p for p in plan if p[3] != "csv"]
     csv_plan = [p for p in plan if p[3] == "csv"]
     if text_plan:
-        parts.append(read_text_records(spark, text_plan).select("_source_file", "_line", "_file_lines", "_fields",
-                                                                "_pre_reason", "_raw"))
+        parts.append(read_text_records(spark, text_plan, host, site, w3c_path_pattern))
     if csv_plan:
         frame = read_csv_records(spark, csv_plan)
         if frame is not None:
@@ -259,15 +359,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which Sentinel table the files are an export of")
     parser.add_argument("--input", required=True, metavar="PATH",
                         help="a file or a folder, read recursively (data-export trees with WorkspaceResourceId=, "
-                             "y=/m=/d=/h=/m= folders, PT1H.json and PT05M.json blobs, .json.gz; portal CSV)")
+                             "y=/m=/d=/h=/m= folders, PT1H.json and PT05M.json blobs, .json.gz; portal CSV; native IIS "
+                             "logs <host>/W3SVC<n>/u_ex*.log[.gz])")
     parser.add_argument("--format", default="auto", choices=FORMATS,
-                        help="auto (by extension: .json/.jsonl[.gz] -> jsonl, .csv -> csv), jsonl or csv")
+                        help="auto (by extension: .json/.jsonl[.gz] -> jsonl, .csv -> csv; .log[.gz] -> w3c when "
+                             "the file starts with W3C directives such as #Software:/#Fields:), jsonl, csv or w3c "
+                             "(native IIS logs, u_ex*.log)")
+    parser.add_argument("--host", metavar="NAME",
+                        help="native IIS logs: the server's name (Computer) when the file path does not give it "
+                             "(config land.w3c_path_pattern, default .../<host>/W3SVC<n>/u_ex*.log)")
+    parser.add_argument("--site", metavar="NAME",
+                        help="native IIS logs: the site (sSiteName) of lines that do not log s-sitename, when the "
+                             "file path does not give it")
     add_common_arguments(parser)
 
 
 def body(args, cfg, spark) -> int:
     lake = Lake.from_config(spark, cfg)
-    result = land(spark, lake, args.source, absolute(args.input), args.format)
+    pattern = ((cfg.get("land") or {}).get("w3c_path_pattern") or None)
+    result = land(spark, lake, args.source, absolute(args.input), args.format, host=args.host, site=args.site,
+                  w3c_path_pattern=pattern)
     print(result.summary())
     return 0
 

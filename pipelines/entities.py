@@ -47,42 +47,43 @@ def _children(node: Column) -> Column:
                     | F.try_variant_get(c, "$", "array<variant>").isNotNull())
 
 
-def id_index(parsed: DataFrame, max_depth: int = 8) -> tuple[DataFrame, DataFrame]:
-    """Every object with "$id" anywhere in each row's tree -> (`_alert_key`, `_id`, `_obj` JSON text), first
-    occurrence by depth then position; plus the rows whose tree goes deeper than `max_depth`."""
-    level = (parsed.where(F.col("_ents").isNotNull())
-             .select("_alert_key", F.posexplode("_ents").alias("_pos", "_node"))
-             .select("_alert_key", F.lit(0).alias("_depth"), F.col("_pos").cast("long").alias("_order"), "_node"))
-    levels = [level]
-    for depth in range(1, max_depth + 1):
-        level = (level.select("_alert_key", "_order", F.posexplode(_children(F.col("_node"))).alias("_p", "_child"))
-                 .select("_alert_key", F.lit(depth).alias("_depth"),
-                         (F.col("_order") * 1000 + F.col("_p")).alias("_order"), F.col("_child").alias("_node")))
-        levels.append(level)
-    deeper = (level.where(F.size(_children(F.col("_node"))) > 0).select("_alert_key").distinct())
-    nodes = levels[0]
-    for lv in levels[1:]:
-        nodes = nodes.unionByName(lv)
-    index = (nodes.withColumn("_id", _get(F.col("_node"), '$["$id"]'))
-             .where(F.col("_id").isNotNull())
-             .groupBy("_alert_key", "_id")
-             .agg(F.min_by(F.to_json("_node"), F.struct("_depth", "_order")).alias("_obj")))
-    return index, deeper
+def with_id_index(max_depth: int = 8):
+    """Per alert row, every node of the Entities tree down to `max_depth` levels, breadth first, in two parallel
+    arrays: `_ids` ("$id" or null) and `_nodes`. All in one projection (no explode, no join), so the cost is one pass
+    over the row. `array_position(_ids, id)` then finds the first occurrence (shallowest, earliest) of an id.
+    `_too_deep` is true when the tree goes deeper than the resolver follows."""
+    def apply(parsed: DataFrame) -> DataFrame:
+        level = F.col("_ents")
+        out = parsed.withColumn("_lvl0", F.coalesce(level, F.array().cast("array<variant>")))
+        names = ["_lvl0"]
+        for depth in range(1, max_depth + 1):
+            name = f"_lvl{depth}"
+            out = out.withColumn(name, F.flatten(F.transform(F.col(names[-1]), _children)))
+            names.append(name)
+        nodes = F.concat(*[F.col(n) for n in names])
+        return (out.withColumn("_nodes", nodes)
+                .withColumn("_ids", F.transform("_nodes", lambda n: _get(n, '$["$id"]')))
+                .withColumn("_too_deep", F.exists(F.col(names[-1]), lambda n: F.size(_children(n)) > 0))
+                .drop(*names))
+    return apply
 
 
 def resolved_entities(parsed: DataFrame, max_depth: int = 8) -> DataFrame:
-    """Top-level entities after `$ref` resolution: alert columns, `_alert_key`, `EntityIndex`, `_entity` (variant),
-    `_ref` (the id of an unresolvable reference, else null)."""
-    index, _ = id_index(parsed, max_depth)
-    top = (parsed.where(F.col("_ents").isNotNull())
-           .select(*_ALERT_COLS, "_alert_key", F.posexplode("_ents").alias("EntityIndex", "_elem")))
-    ref = _get(F.col("_elem"), '$["$ref"]')
-    is_ref = ref.isNotNull() & _get(F.col("_elem"), "$.Type").isNull()
-    top = top.withColumn("_ref", F.when(is_ref, ref))
-    joined = top.join(index, (top["_alert_key"] == index["_alert_key"]) & (top["_ref"] == index["_id"]), "left")
-    entity = F.when(F.col("_ref").isNull(), F.col("_elem")).otherwise(F.try_parse_json(F.col("_obj")))
-    return joined.select(*[top[c] for c in _ALERT_COLS], top["_alert_key"], "EntityIndex",
-                         entity.alias("_entity"), F.when(F.col("_obj").isNull(), F.col("_ref")).alias("_ref"))
+    """Top-level entities after `$ref` resolution: alert columns, `_alert_key`, `EntityIndex`, `_entity` (variant,
+    null when unresolvable), `_ref` (the id of an unresolvable reference, else null)."""
+    def resolve(e: Column) -> Column:
+        ref = _get(e, '$["$ref"]')
+        is_ref = ref.isNotNull() & _get(e, "$.Type").isNull()
+        pos = F.array_position(F.col("_ids"), ref)
+        target = F.when(pos > 0, F.element_at(F.col("_nodes"), pos.cast("int")))
+        return F.struct(F.when(is_ref, target).otherwise(e).alias("entity"),
+                        F.when(is_ref & (pos == 0), ref).alias("ref"))
+
+    indexed = parsed.where(F.col("_ents").isNotNull()).transform(with_id_index(max_depth))
+    return (indexed.select(*_ALERT_COLS, "_alert_key", F.posexplode(F.transform("_ents", resolve))
+                           .alias("EntityIndex", "_r"))
+            .select(*_ALERT_COLS, "_alert_key", "EntityIndex", F.col("_r.entity").alias("_entity"),
+                    F.col("_r.ref").alias("_ref")))
 
 
 def entity_columns(df: DataFrame) -> DataFrame:
@@ -135,10 +136,10 @@ def entity_findings(max_depth: int = 8):
         unresolved = resolved_entities(parsed, max_depth).where(F.col("_ref").isNotNull()).select(
             "SystemAlertId", "TimeGenerated", "ProviderName", F.lit(REASON_UNRESOLVED).alias("Reason"),
             F.concat(F.lit('{"$ref":"'), F.col("_ref"), F.lit('"}')).alias("Detail"))
-        _, deeper = id_index(parsed, max_depth)
-        too_deep = parsed.join(deeper, "_alert_key", "left_semi").select(
-            "SystemAlertId", "TimeGenerated", "ProviderName", F.lit(REASON_TOO_DEEP).alias("Reason"),
-            F.lit(f"deeper than {max_depth} levels").alias("Detail"))
+        too_deep = (parsed.where(F.col("_ents").isNotNull()).transform(with_id_index(max_depth))
+                    .where("_too_deep").select(
+                        "SystemAlertId", "TimeGenerated", "ProviderName", F.lit(REASON_TOO_DEEP).alias("Reason"),
+                        F.lit(f"deeper than {max_depth} levels").alias("Detail")))
         return unusable.unionByName(unresolved).unionByName(too_deep)
     return apply
 
@@ -156,4 +157,15 @@ def webshell_candidates(providers, extensions):
                  .select("_alert_key", "HostName"))
         return (files.join(hosts, "_alert_key")
                 .select("FileName", "HostName", "Directory", "SystemAlertId", "TimeGenerated").distinct())
+    return apply
+
+
+def candidate_rows(providers, extensions):
+    """Resolved entity rows -> silver candidates: one row per (FileName, HostName, Directory, SystemAlertId) with the
+    TimeGenerated of every landed row of the alert that names the pair (`AlertTimes`, sorted): an alert landed
+    several times is one alert, and the hunt can still pick its earliest row inside any alert window."""
+    def apply(entities: DataFrame) -> DataFrame:
+        return (entities.transform(webshell_candidates(providers, extensions))
+                .groupBy("FileName", "HostName", "Directory", "SystemAlertId")
+                .agg(F.array_sort(F.collect_set("TimeGenerated")).alias("AlertTimes")))
     return apply

@@ -96,3 +96,154 @@ LANDED_FILES = TableDef(
     comment="Exactly-once ledger of landed files: a file (or the part of it) is landed once, even after a crash",
     properties={"shelltrace.layer": "state"},
 )
+
+
+# ---------------------------------------------------------------------------------------------------------- silver
+
+def _iis_request_schema() -> StructType:
+    from schemas.sentinel import W3C_IIS_LOG
+
+    return StructType(list(W3C_IIS_LOG.fields) + [
+        _f("HostName", StringType(), "norm_host(sComputerName), else norm_host(Computer)"),
+        _f("ShellLocation", StringType(), "norm_uri(csUriStem)"),
+        _f("FileName", StringType(), "norm_file(csUriStem): the last segment of ShellLocation"),
+        _f("_source_file", StringType(), "File the bronze row was landed from"),
+        _f("_line", LongType(), "Line in that file"),
+        _f("_run_id", StringType(), "Landing run of the bronze row"),
+    ])
+
+
+IIS_REQUEST = TableDef(
+    name="silver/iis_request",
+    schema=_iis_request_schema(),
+    comment="Every IIS request in the contract's normal forms, empty values as null. Partitioned by event date; "
+            "within a date, files are range-partitioned and sorted by (FileName, HostName) so a hunt for a few "
+            "files and hosts skips most files by their min/max statistics",
+    partitioned_by=("_event_date",),
+    generated=EVENT_DATE,
+    properties={"shelltrace.layer": "silver", "delta.dataSkippingStatsColumns":
+                "TimeGenerated,FileName,HostName,ShellLocation,cIP,_run_id"},
+)
+
+ALERT_ENTITY = TableDef(
+    name="silver/alert_entity",
+    schema=StructType([
+        _f("SystemAlertId", StringType(), "Alert id"),
+        _f("AlertTimes", ArrayType(TimestampType()), "TimeGenerated of every landed row of the alert (sorted)"),
+        _f("FirstAlertTime", TimestampType(), "Earliest TimeGenerated of the alert"),
+        _f("ProviderName", StringType(), "Provider of the alert"),
+        _f("AlertName", StringType(), "Name of the alert"),
+        _f("EntityIndex", IntegerType(), "Position in the Entities array"),
+        _f("EntityType", StringType(), "Type of the entity as written"),
+        _f("Entity", StringType(), "The entity as JSON, after $ref resolution"),
+        _f("FileNameRaw", StringType(), "File entity: Name"),
+        _f("FileName", StringType(), "File entity: norm_file(Name)"),
+        _f("Directory", StringType(), "File entity: Directory"),
+        _f("Sha1", StringType(), "File entity: SHA1 from FileHashes"),
+        _f("Sha256", StringType(), "File entity: SHA256 from FileHashes"),
+        _f("Md5", StringType(), "File entity: MD5 from FileHashes"),
+        _f("HostNameRaw", StringType(), "Host entity: HostName"),
+        _f("NetBiosName", StringType(), "Host entity: NetBiosName"),
+        _f("FQDN", StringType(), "Host entity: FQDN"),
+        _f("HostName", StringType(), "Host entity: norm_host(HostName), else norm_host(NetBiosName)"),
+        _f("EntityKey", LongType(), "Hash of (SystemAlertId, EntityIndex, Entity): one row per alert entity"),
+    ]),
+    comment="One row per top-level alert entity after $ref resolution; an alert landed several times counts once",
+    properties={"shelltrace.layer": "silver"},
+)
+
+WEBSHELL_CANDIDATE = TableDef(
+    name="silver/webshell_candidate",
+    schema=StructType([
+        _f("FileName", StringType(), "norm_file of the file entity's Name (a script)"),
+        _f("HostName", StringType(), "norm_host of the host entity"),
+        _f("Directory", StringType(), "Directory of the file entity"),
+        _f("SystemAlertId", StringType(), "Alert id"),
+        _f("AlertTimes", ArrayType(TimestampType()), "TimeGenerated of every landed row of the alert naming the pair"),
+    ]),
+    comment="The contract's web-shell candidates: (script file entity, host entity) pairs of one alert from the "
+            "configured providers. The hunt picks those with an alert row in its window",
+    properties={"shelltrace.layer": "silver"},
+)
+
+ALERT_FINDING = TableDef(
+    name="silver/alert_finding",
+    schema=StructType([
+        _f("SystemAlertId", StringType(), "Alert id"),
+        _f("TimeGenerated", TimestampType(), "TimeGenerated of the alert row"),
+        _f("ProviderName", StringType(), "Provider of the alert"),
+        _f("Reason", StringType(), "Why (part of) the alert's Entities could not be used"),
+        _f("Detail", StringType(), "The unresolvable reference, or the start of the unusable value"),
+    ]),
+    comment="Data-quality findings: alerts whose Entities could not be used, and unresolvable $ref entities",
+    properties={"shelltrace.layer": "silver"},
+)
+
+TRANSFORMED_RUNS = TableDef(
+    name="_state/transformed_runs",
+    schema=StructType([
+        _f("source", StringType(), "security_alert or w3c_iis_log"),
+        _f("land_run_id", StringType(), "A committed landing run whose bronze rows are in silver"),
+        _f("transform_run_id", StringType(), "The transform run that processed it"),
+        _f("recorded_at", TimestampType(), "When"),
+    ]),
+    comment="Which landing runs silver already holds: transform processes only the others",
+    properties={"shelltrace.layer": "state"},
+)
+
+# ------------------------------------------------------------------------------------------------------------ gold
+
+_STR_ARR = ArrayType(StringType(), containsNull=False)
+GOLD_COLUMNS = [
+    ("AttackerIP", StringType(), "cIP of the requests, trimmed", False),
+    ("HostName", StringType(), "Normalised host name (short, lowercase)", False),
+    ("SiteName", StringType(), "sSiteName as logged (null when the server does not log it)", True),
+    ("ShellLocation", StringType(), "Normalised requested path (norm_uri of csUriStem)", False),
+    ("FileName", StringType(), "Last segment of ShellLocation", False),
+    ("RequestCount", LongType(), "Number of matching requests", False),
+    ("StartTime", TimestampType(), "First request (UTC)", False),
+    ("EndTime", TimestampType(), "Last request (UTC)", False),
+    ("RequestUserAgents", _STR_ARR, "Sorted distinct user agents (at most max_set_size)", False),
+    ("RequestMethods", _STR_ARR, "Sorted distinct HTTP methods (at most max_set_size)", False),
+    ("RequestStatusCodes", ArrayType(IntegerType(), containsNull=False), "Sorted distinct status codes", False),
+    ("RequestCookies", _STR_ARR, "Sorted distinct cookies (at most max_set_size)", False),
+    ("RequestReferers", _STR_ARR, "Sorted distinct referers (at most max_set_size)", False),
+    ("RequestQueryStrings", _STR_ARR, "Sorted distinct query strings (at most max_set_size)", False),
+    ("RawUriStems", _STR_ARR, "Sorted distinct csUriStem as logged", False),
+    ("AlertIds", _STR_ARR, "Sorted distinct SystemAlertId of the alerts naming this file on this host", False),
+    ("FirstAlertTime", TimestampType(), "Earliest alert time of those alerts (UTC)", False),
+    ("PathMatched", BooleanType(), "The request's directory is a suffix of an alert's file Directory", False),
+    ("timestamp", TimestampType(), "StartTime (Sentinel entity mapping)", False),
+    ("IPCustomEntity", StringType(), "AttackerIP (Sentinel entity mapping)", False),
+    ("HostCustomEntity", StringType(), "HostName (Sentinel entity mapping)", False),
+    ("AlertWindowStart", TimestampType(), "Alert window of the run that computed the row, start (inclusive)", False),
+    ("AlertWindowEnd", TimestampType(), "Alert window end (exclusive)", False),
+    ("LogWindowStart", TimestampType(), "Log window start (inclusive)", False),
+    ("LogWindowEnd", TimestampType(), "Log window end (exclusive); a row is only replaced by a run whose "
+                                      "LogWindowEnd is not older", False),
+    ("HuntRunId", StringType(), "Run that published the row", False),
+    ("PublishedAt", TimestampType(), "When it was published (UTC)", False),
+]
+GOLD_SCHEMA = StructType([StructField(n, t, nullable, {"comment": c}) for n, t, c, nullable in GOLD_COLUMNS])
+GOLD_KEY = ("AttackerIP", "HostName", "SiteName", "ShellLocation")
+
+ATTACKER_SUMMARY = TableDef(
+    name="gold/attacker_summary",
+    schema=GOLD_SCHEMA,
+    comment="Attackers of web shells named by Defender for Endpoint alerts: one row per (AttackerIP, HostName, "
+            "SiteName, ShellLocation). Published by shelltrace hunt after its quality checks",
+    properties={
+        "shelltrace.layer": "gold",
+        # readable by delta-rs and other engines: no deletion vectors, no column mapping, classic checkpoints
+        "delta.enableDeletionVectors": "false",
+        "delta.checkpointPolicy": "classic",
+        "delta.minReaderVersion": "1",
+        "delta.minWriterVersion": "4",
+    },
+    constraints={
+        "request_count_positive": "RequestCount >= 1",
+        "start_not_after_end": "StartTime <= EndTime",
+        "alert_ids_not_empty": "size(AlertIds) >= 1",
+        "file_name_is_last_segment": "FileName = substring_index(ShellLocation, '/', -1)",
+    },
+)

@@ -1,0 +1,188 @@
+"""`shelltrace hunt`: web-shell candidates x IIS requests -> attacker summary, published to gold.
+
+Windows are half-open [from, to). Either give them explicitly, or `--as-of` (default: now) with the configured
+lookbacks (alerts 1 hour, logs 7 days, as in the Sentinel rule). The result is staged, then upserted into
+gold/attacker_summary in one MERGE: a new key is inserted; an existing key is replaced only when this run's
+LogWindowEnd is not older than the stored one; keys this run did not see stay.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.common import UserError, add_common_arguments, module_main, new_run_id, parse_ts
+from jobs.config import parse_duration
+from jobs.io import Lake
+from pipelines import hunt as H
+from schemas import tables as T
+
+log = logging.getLogger("shelltrace")
+
+STAGING = "_staging/attacker_summary"
+
+
+@dataclass
+class Windows:
+    alerts_from: datetime
+    alerts_to: datetime
+    logs_from: datetime
+    logs_to: datetime
+
+    def describe(self) -> str:
+        f = "%Y-%m-%dT%H:%M:%SZ"
+        return (f"alerts [{self.alerts_from:{f}}, {self.alerts_to:{f}}), "
+                f"logs [{self.logs_from:{f}}, {self.logs_to:{f}})")
+
+
+@dataclass
+class HuntResult:
+    run_id: str
+    windows: Windows
+    candidates: int = 0
+    matched_requests: int = 0
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    files_read: int = 0
+    files_total: int = 0
+    published: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return (f"hunt: candidates {self.candidates}, matched requests {self.matched_requests}, attacker rows "
+                f"{self.rows}; gold inserted {self.inserted}, updated {self.updated}; silver/iis_request files read "
+                f"{self.files_read} of {self.files_total} ({self.windows.describe()}; run {self.run_id})")
+
+
+def resolve_windows(cfg: dict, alerts_from=None, alerts_to=None, logs_from=None, logs_to=None, as_of=None) -> Windows:
+    hunt = cfg.get("hunt", {})
+    now = parse_ts(as_of) if as_of else datetime.now(timezone.utc).replace(microsecond=0)
+    a_to = parse_ts(alerts_to) if alerts_to else now
+    a_from = parse_ts(alerts_from) if alerts_from else a_to - parse_duration(hunt.get("alert_lookback", "1h"))
+    l_to = parse_ts(logs_to) if logs_to else now
+    l_from = parse_ts(logs_from) if logs_from else l_to - parse_duration(hunt.get("log_lookback", "7d"))
+    if a_from >= a_to:
+        raise UserError(f"empty alert window: {a_from.isoformat()} is not before {a_to.isoformat()}")
+    if l_from >= l_to:
+        raise UserError(f"empty log window: {l_from.isoformat()} is not before {l_to.isoformat()}")
+    return Windows(a_from, a_to, l_from, l_to)
+
+
+def requests_scan(lake: Lake, w: Windows, pairs: list[tuple[str, str]], max_keys: int) -> DataFrame:
+    """silver/iis_request restricted to the log window's dates, and, for a bounded number of candidate pairs, to
+    their file and host names as literals: Delta prunes partitions and skips files by min/max statistics."""
+    df = lake.read(T.IIS_REQUEST.name).where(
+        (F.col("_event_date") >= F.lit(w.logs_from.date())) & (F.col("_event_date") <= F.lit(w.logs_to.date()))
+        & H.in_window(F.col("TimeGenerated"), w.logs_from, w.logs_to))
+    if 0 < len(pairs) <= max_keys:
+        df = df.where(F.col("FileName").isin(sorted({p[0] for p in pairs}))
+                      & F.col("HostName").isin(sorted({p[1] for p in pairs})))
+    return df
+
+
+def compute(spark: SparkSession, lake: Lake, cfg: dict, w: Windows, run_id: str, result: HuntResult) -> DataFrame:
+    hunt = cfg.get("hunt", {})
+    cands = (lake.read(T.WEBSHELL_CANDIDATE.name).transform(H.candidates_in_window(w.alerts_from, w.alerts_to))
+             .persist())
+    keys = H.candidate_keys(cands).persist()
+    pairs = [(r.FileName, r.HostName) for r in keys.select("FileName", "HostName").collect()]
+    result.candidates = cands.count()
+    log.info("hunt: %d candidate(s) on %d (file, host) pair(s) in %s", result.candidates, len(pairs), w.describe())
+    scan = requests_scan(lake, w, pairs, int(hunt.get("max_pushdown_keys", 5000)))
+    result.files_read = len(scan.inputFiles()) if pairs else 0
+    result.files_total = int(lake.delta(T.IIS_REQUEST.name).detail().first()["numFiles"])
+    matched = scan.transform(H.matching_requests(keys, w.logs_from, w.logs_to))
+    return (matched.transform(H.attacker_summary(int(hunt.get("max_set_size", 100))))
+            .transform(H.with_run_columns(w.alerts_from, w.alerts_to, w.logs_from, w.logs_to, run_id))
+            .select(*[f.name for f in T.GOLD_SCHEMA.fields])), cands, keys
+
+
+def stage(lake: Lake, df: DataFrame, run_id: str) -> DataFrame:
+    """Write the run's result to the staging table (one run's rows, replaced if the run id repeats)."""
+    staging_def = T.TableDef(name=STAGING, schema=T.GOLD_SCHEMA, comment="Hunt results before their checks",
+                             properties={"shelltrace.layer": "staging"})
+    lake.ensure(staging_def)
+    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", f"HuntRunId = '{run_id}'")
+    writer.save(lake.path(STAGING)) if lake.by_path else writer.saveAsTable(lake.ident(STAGING).replace("`", ""))
+    return lake.read(STAGING).where(F.col("HuntRunId") == run_id)
+
+
+def publish(lake: Lake, staged: DataFrame) -> tuple[int, int]:
+    """Upsert into gold in one Delta transaction (MERGE)."""
+    lake.ensure(T.ATTACKER_SUMMARY)
+    cond = " AND ".join(f"t.{k} <=> s.{k}" for k in T.GOLD_KEY)
+    (lake.delta(T.ATTACKER_SUMMARY.name).alias("t").merge(staged.alias("s"), cond)
+     .whenMatchedUpdateAll(condition="s.LogWindowEnd >= t.LogWindowEnd")
+     .whenNotMatchedInsertAll().execute())
+    m = lake.last_operation_metrics(T.ATTACKER_SUMMARY.name)
+    return int(m.get("numTargetRowsInserted", 0)), int(m.get("numTargetRowsUpdated", 0))
+
+
+def hunt(spark: SparkSession, lake: Lake, cfg: dict, w: Windows) -> HuntResult:
+    run_id = new_run_id("hunt")
+    result = HuntResult(run_id, w)
+    for name in (T.WEBSHELL_CANDIDATE.name, T.IIS_REQUEST.name):
+        if not lake.exists(name):
+            raise UserError(f"{lake.describe()}/{name} does not exist: run `shelltrace transform` first")
+    summary, cands, keys = compute(spark, lake, cfg, w, run_id, result)
+    try:
+        staged = stage(lake, summary, run_id)
+        stats = staged.agg(F.count("*").alias("rows"), F.coalesce(F.sum("RequestCount"), F.lit(0)).alias("req")).first()
+        result.rows, result.matched_requests = int(stats["rows"]), int(stats["req"])
+        log.info("hunt: staged %d attacker row(s) from %d matched request(s)", result.rows, result.matched_requests)
+        result.inserted, result.updated = publish(lake, staged)
+        result.published = True
+        lake.delta(STAGING).delete(F.col("HuntRunId") == run_id)
+    finally:
+        cands.unpersist()
+        keys.unpersist()
+    return result
+
+
+def show_gold(lake: Lake, run_id: str, top: int) -> None:
+    gold = lake.read(T.ATTACKER_SUMMARY.name).where(F.col("HuntRunId") == run_id)
+    cols = ["AttackerIP", "HostName", "SiteName", "ShellLocation", "RequestCount", "StartTime", "EndTime",
+            "RequestMethods", "RequestStatusCodes", "PathMatched", "AlertIds"]
+    gold.orderBy(F.desc("RequestCount"), "AttackerIP").select(
+        *cols[:-1], F.size("AlertIds").alias("Alerts")).show(top, truncate=60)
+
+
+def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("windows (ISO-8601, UTC when no zone; half-open [from, to))")
+    g.add_argument("--alerts-from", metavar="TS")
+    g.add_argument("--alerts-to", metavar="TS")
+    g.add_argument("--logs-from", metavar="TS")
+    g.add_argument("--logs-to", metavar="TS")
+    g.add_argument("--as-of", metavar="TS", help="end of both windows when not given (default now); the starts "
+                   "are as-of minus hunt.alert_lookback (1h) and hunt.log_lookback (7d)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_window_arguments(parser)
+    add_common_arguments(parser)
+
+
+def windows_from_args(cfg, args) -> Windows:
+    return resolve_windows(cfg, args.alerts_from, args.alerts_to, args.logs_from, args.logs_to, args.as_of)
+
+
+def body(args, cfg, spark) -> int:
+    lake = Lake.from_config(spark, cfg)
+    result = hunt(spark, lake, cfg, windows_from_args(cfg, args))
+    show_gold(lake, result.run_id, int(cfg.get("hunt", {}).get("show_top", 20)))
+    print(result.summary())
+    return 0
+
+
+def main(argv=None) -> int:
+    return module_main("hunt", add_arguments, body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
