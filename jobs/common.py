@@ -81,7 +81,8 @@ def run_job(name: str, body, args, spark=None) -> int:
     started = time.monotonic()
     try:
         cfg = config_from_args(args)
-        session = spark or get_spark(cfg, verbose=getattr(args, "verbose", False))
+        needs_spark = getattr(sys.modules.get(getattr(body, "__module__", ""), None), "NEEDS_SPARK", True)
+        session = spark or (get_spark(cfg, verbose=getattr(args, "verbose", False)) if needs_spark else None)
         code = body(args, cfg, session)
     except (UserError, ConfigError) as exc:
         print(f"shelltrace {name}: error: {exc}", file=sys.stderr)

@@ -41,7 +41,10 @@ def body(args, cfg, spark) -> int:
     windows = hunt_job.resolve_windows(cfg, a_from, a_to, l_from, l_to)
     lake, _, _, h = run_pipeline(spark, cfg, manifest["alerts_dir"], manifest["iis_dir"], windows)
     print("\nAttackers published to gold (top 50):")
-    hunt_job.show_gold(lake, h.run_id, 50)
+    cfg.setdefault("hunt", {})["show_top"] = 50
+    code = hunt_job.finish(lake, cfg, h)
+    if code:
+        return code
     found = {(r.HostName, r.ShellLocation) for r in
              lake.read(T.ATTACKER_SUMMARY.name).select("HostName", "ShellLocation").collect()}
     print("Planted shells (expected = what the contract says; found = in gold):")
@@ -52,7 +55,6 @@ def body(args, cfg, spark) -> int:
         ok &= hit == expected
         print(f"  {'match' if expected else 'none ':5}  {'found' if hit else '-    '}  {p['trap']:<32} "
               f"{p['host']:<6} {p['shell_location']}")
-    print(h.summary())
     print(f"lake: {lake.root}   gold: {lake.path(T.ATTACKER_SUMMARY.name)}")
     print("demo verdict: " + ("every planted shell found, every trap avoided" if ok else "MISMATCH with the plan"))
     return 0 if ok else 1

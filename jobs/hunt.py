@@ -52,6 +52,7 @@ class HuntResult:
     files_read: int = 0
     files_total: int = 0
     published: bool = False
+    gate: object = None
     extra: dict = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -131,18 +132,52 @@ def hunt(spark: SparkSession, lake: Lake, cfg: dict, w: Windows) -> HuntResult:
         if not lake.exists(name):
             raise UserError(f"{lake.describe()}/{name} does not exist: run `shelltrace transform` first")
     summary, cands, keys = compute(spark, lake, cfg, w, run_id, result)
+    staged = None
     try:
-        staged = stage(lake, summary, run_id)
+        staged = stage(lake, summary, run_id).persist()
         stats = staged.agg(F.count("*").alias("rows"), F.coalesce(F.sum("RequestCount"), F.lit(0)).alias("req")).first()
         result.rows, result.matched_requests = int(stats["rows"]), int(stats["req"])
         log.info("hunt: staged %d attacker row(s) from %d matched request(s)", result.rows, result.matched_requests)
+        result.gate = check(spark, lake, cfg, w, run_id, staged, cands)
+        if result.gate.failed_critical:
+            log.error("hunt: quality gate failed; nothing published (staged rows kept in %s for HuntRunId %s)",
+                      lake.ident(STAGING), run_id)
+            return result
         result.inserted, result.updated = publish(lake, staged)
         result.published = True
         lake.delta(STAGING).delete(F.col("HuntRunId") == run_id)
     finally:
-        cands.unpersist()
-        keys.unpersist()
+        for df in (cands, keys, staged):
+            if df is not None:
+                df.unpersist()
     return result
+
+
+def quality_dir(lake: Lake, cfg: dict) -> str | None:
+    configured = cfg.get("quality", {}).get("records_dir")
+    if configured:
+        return configured
+    return f"{lake.root}/_quality" if lake.by_path and lake.root.startswith("/") else None
+
+
+def check(spark: SparkSession, lake: Lake, cfg: dict, w: Windows, run_id: str, staged: DataFrame, cands: DataFrame):
+    """Run the quality gate on the staged rows and on the run's inputs."""
+    from jobs import gate as G
+
+    hosts = [r.HostName for r in cands.select("HostName").distinct().collect()]
+    requests = lake.read(T.IIS_REQUEST.name).where(
+        (F.col("_event_date") >= F.lit(w.logs_from.date())) & (F.col("_event_date") <= F.lit(w.logs_to.date()))
+        & H.in_window(F.col("TimeGenerated"), w.logs_from, w.logs_to))
+    cand_requests = requests.where(F.col("HostName").isin(hosts)) if hosts else requests.limit(0)
+    frames = G.hunt_frames(
+        cfg, staged,
+        ledger=lake.read(T.LANDED_FILES.name) if lake.exists(T.LANDED_FILES.name) else None,
+        findings=lake.read(T.ALERT_FINDING.name), entities=lake.read(T.ALERT_ENTITY.name),
+        cands=cands, requests=requests, w=w)
+    frames["candidate_host_logs"] = (G.Q.candidate_host_logs(cands, cand_requests),) + frames["candidate_host_logs"][1:]
+    gate = G.run_gate(run_id, frames, quality_dir(lake, cfg))
+    log.info("hunt: quality gate %s in %.1fs", gate.verdict, gate.seconds)
+    return gate
 
 
 def show_gold(lake: Lake, run_id: str, top: int) -> None:
@@ -172,12 +207,23 @@ def windows_from_args(cfg, args) -> Windows:
     return resolve_windows(cfg, args.alerts_from, args.alerts_to, args.logs_from, args.logs_to, args.as_of)
 
 
+def finish(lake: Lake, cfg: dict, result: HuntResult) -> int:
+    """Print the published rows, the summary, the gate's report; the exit status (3 when the gate failed)."""
+    from jobs.common import EXIT_QUALITY
+    from jobs.gate import report
+
+    if result.published:
+        show_gold(lake, result.run_id, int(cfg.get("hunt", {}).get("show_top", 20)))
+    print(result.summary())
+    if result.gate is not None:
+        for line in report(result.gate):
+            print(line)
+    return 0 if result.published else EXIT_QUALITY
+
+
 def body(args, cfg, spark) -> int:
     lake = Lake.from_config(spark, cfg)
-    result = hunt(spark, lake, cfg, windows_from_args(cfg, args))
-    show_gold(lake, result.run_id, int(cfg.get("hunt", {}).get("show_top", 20)))
-    print(result.summary())
-    return 0
+    return finish(lake, cfg, hunt(spark, lake, cfg, windows_from_args(cfg, args)))
 
 
 def main(argv=None) -> int:

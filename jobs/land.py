@@ -213,9 +213,14 @@ def read_text_records(spark: SparkSession, plan: list, host: str | None = None, 
         parts.append(_whole_text(spark, jsonl).transform(lambda d: P.explode_lines(d, "value", "_skip"))
                      .transform(P.json_fields).select(*_RECORD))
     if w3c:
-        parts.append(_whole_text(spark, w3c).transform(lambda d: P.explode_lines(d, "value"))
-                     .transform(lambda d: W.w3c_fields(d, path_pattern=w3c_path_pattern, host=host, site=site,
-                                                       skip_col="_skip"))
+        # IIS appends whole lines: a last line without its line end is still being written. It is not read now (nor
+        # counted in `_file_lines`, the ledger's lines consumed), so the next run reads it whole.
+        text = _whole_text(spark, w3c).withColumn("_open_tail",
+                                                  (F.col("value") != "") & ~F.col("value").endswith("\n"))
+        lines = (P.explode_lines(text, "value")
+                 .where(~(F.col("_open_tail") & (F.col("_line") == F.col("_file_lines"))))
+                 .withColumn("_file_lines", F.col("_file_lines") - F.col("_open_tail").cast("long")))
+        parts.append(W.w3c_fields(lines, path_pattern=w3c_path_pattern, host=host, site=site, skip_col="_skip")
                      .select(*_RECORD))
     out = parts[0]
     for part in parts[1:]:

@@ -38,9 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def body(args, cfg, spark) -> int:
     windows = hunt_job.windows_from_args(cfg, args)
     lake, _, _, h = run_pipeline(spark, cfg, args.alerts, args.iis, windows, args.alerts_format, args.iis_format)
-    hunt_job.show_gold(lake, h.run_id, int(cfg.get("hunt", {}).get("show_top", 20)))
-    print(h.summary())
-    return 0
+    return hunt_job.finish(lake, cfg, h)
 
 
 def main(argv=None) -> int:

@@ -60,7 +60,10 @@ def norm_directory(c: Column) -> Column:
 
 
 def script_regex(extensions: Iterable[str]) -> str:
-    exts = sorted({e.lower() if e.startswith(".") else "." + e.lower() for e in extensions}, key=len, reverse=True)
+    exts = sorted({e.lower() if e.startswith(".") else "." + e.lower() for e in extensions if e}, key=len,
+                  reverse=True)
+    if not exts:
+        raise ValueError("no script extensions configured (hunt.script_extensions)")
     return "(" + "|".join(re.escape(e).replace("\\.", "[.]") for e in exts) + ")$"
 
 

@@ -240,6 +240,21 @@ def test_a_grown_log_lands_only_its_new_lines_with_the_layout_of_their_block(spa
            "scStatus string, _run_id string"))
 
 
+def test_a_last_line_still_being_written_lands_whole_on_the_next_run(spark, lake, tmp_path):
+    log_file = write_log(tmp_path / "in" / "web07" / "W3SVC5" / "u_ex261101.log", HEADER + [
+        SHORT_FIELDS, "2026-11-01 10:00:00 10.0.0.5 GET /a.aspx 443 198.51.100.1 200"])
+    with open(log_file, "ab") as fh:
+        fh.write(b"2026-11-01 10:00:01 10.0.0.5 GET /b.aspx 443 198.51.100.2 20")      # IIS is mid-write
+    first = land(spark, lake, "w3c_iis_log", str(tmp_path / "in"))
+    with open(log_file, "ab") as fh:
+        fh.write(b"0\r\n")
+    second = land(spark, lake, "w3c_iis_log", str(tmp_path / "in"))
+    assert (first.rows_read, second.rows_read, second.rows_quarantined) == (1, 1, 0)
+    assertDataFrameEqual(bronze(lake).select("_line", "csUriStem", "scStatus"),
+                         spark.createDataFrame([(5, "/a.aspx", "200"), (6, "/b.aspx", "200")],
+                                               "_line long, csUriStem string, scStatus string"))
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Quarantine and reconciliation
 # --------------------------------------------------------------------------------------------------------------------
