@@ -199,19 +199,19 @@ def _whole_text(spark: SparkSession, plan: list) -> DataFrame:
     return raw
 
 
-_RECORD = ("_source_file", "_line", "_file_lines", "_fields", "_pre_reason", "_raw")
+_RECORD = ("_source_file", "_line", "_file_lines", "_rec", "_extra_in", "_pre_reason", "_raw")
 
 
-def read_text_records(spark: SparkSession, plan: list, host: str | None = None, site: str | None = None,
+def read_text_records(spark: SparkSession, plan: list, schema, host: str | None = None, site: str | None = None,
                       w3c_path_pattern: str | None = W.DEFAULT_PATH_PATTERN) -> DataFrame:
-    """Text files exploded to numbered lines and parsed to `_fields`: JSON lines, and native W3C logs (whose line
+    """Text files exploded to numbered lines and parsed to records (`_RECORD`): JSON lines, and native W3C logs (whose line
     skip is applied after each block's #Fields layout is known, so a grown file's new lines keep their layout)."""
     parts = []
     jsonl = [p for p in plan if p[3] == "jsonl"]
     w3c = [p for p in plan if p[3] == "w3c"]
     if jsonl:
         parts.append(_whole_text(spark, jsonl).transform(lambda d: P.explode_lines(d, "value", "_skip"))
-                     .transform(P.json_fields).select(*_RECORD))
+                     .transform(P.json_record(schema)).select(*_RECORD))
     if w3c:
         # IIS appends whole lines: a last line without its line end is still being written. It is not read now (nor
         # counted in `_file_lines`, the ledger's lines consumed), so the next run reads it whole.
@@ -221,7 +221,7 @@ def read_text_records(spark: SparkSession, plan: list, host: str | None = None, 
                  .where(~(F.col("_open_tail") & (F.col("_line") == F.col("_file_lines"))))
                  .withColumn("_file_lines", F.col("_file_lines") - F.col("_open_tail").cast("long")))
         parts.append(W.w3c_fields(lines, path_pattern=w3c_path_pattern, host=host, site=site, skip_col="_skip")
-                     .select(*_RECORD))
+                     .transform(P.map_record(schema)).select(*_RECORD))
     out = parts[0]
     for part in parts[1:]:
         out = out.unionByName(part)
@@ -320,11 +320,11 @@ def land(spark: SparkSession, lake: Lake, source: str, input_path: str, fmt: str
     text_plan = [p for p in plan if p[3] != "csv"]
     csv_plan = [p for p in plan if p[3] == "csv"]
     if text_plan:
-        parts.append(read_text_records(spark, text_plan, host, site, w3c_path_pattern))
+        parts.append(read_text_records(spark, text_plan, schema, host, site, w3c_path_pattern))
     if csv_plan:
         frame = read_csv_records(spark, csv_plan)
         if frame is not None:
-            parts.append(frame.select("_source_file", "_line", "_file_lines", "_fields", "_pre_reason", "_raw"))
+            parts.append(frame.transform(P.map_record(schema)).select(*_RECORD))
     records = parts[0]
     for p in parts[1:]:
         records = records.unionByName(p)

@@ -1,14 +1,16 @@
 """Landing: raw export records -> typed bronze rows, or quarantine rows with a reason.
 
-Every record is parsed once into a `map<string,string>` of its fields (`_fields`); typed columns, the `_extra` map
-and the reason all come from that map, so JSON lines and CSV share one code path. All Spark built-ins.
+A JSON line is parsed once into `_rec`, a struct of the schema's columns as raw text (its unknown keys, if any, into
+`_extra_in`); CSV records and native W3C lines arrive as a `_fields` map and are brought to the same shape. Typed
+columns, `_extra` and the quarantine reason all come from `_rec`, so every format shares one code path. All Spark
+built-ins.
 """
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import (BooleanType, DoubleType, IntegerType, LongType, StringType, StructType,
-                               TimestampType)
+from pyspark.sql.types import (BooleanType, DoubleType, IntegerType, LongType, StringType,
+                               StructField, StructType, TimestampType)
 
 REASON_NOT_OBJECT = "not a JSON object"
 REASON_TIME_MISSING = "TimeGenerated missing"
@@ -23,9 +25,9 @@ def parse_timestamp(col: Column) -> Column:
     """Raw text -> UTC timestamp, or null. ISO-8601 with or without zone (no zone means UTC), 7-digit fractions
     as Log Analytics writes them, and the portal's `12/4/2026, 3:49:31.123 PM` layout."""
     text = F.trim(col)
-    # Log Analytics writes 100 ns precision; Spark keeps microseconds: drop the 7th+ fraction digits.
-    iso = F.regexp_replace(text, r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}\.\d{6})\d+", "$1")
-    candidates = [F.try_to_timestamp(iso)] + [F.try_to_timestamp(text, F.lit(fmt)) for fmt in _TS_FORMATS]
+    # ISO first (Spark truncates Log Analytics' 100 ns fractions to microseconds); the portal layouts only when the
+    # ISO parse failed (coalesce stops at the first non-null)
+    candidates = [F.try_to_timestamp(text)] + [F.try_to_timestamp(text, F.lit(fmt)) for fmt in _TS_FORMATS]
     return F.coalesce(*candidates)
 
 
@@ -58,13 +60,40 @@ def explode_lines(df: DataFrame, text_col: str = "value", skip_col: str | None =
     return out.drop("_pos", text_col)
 
 
-def json_fields(df: DataFrame, text_col: str = "_text") -> DataFrame:
-    """Parse each JSON line once into `_fields: map<string,string>` (nested values kept as JSON text).
-    A line that is not a JSON object gets a null map and the reason."""
-    fields = F.from_json(F.col(text_col), "map<string,string>")
-    return (df.withColumn("_fields", fields)
-              .withColumn("_pre_reason", F.when(F.col("_fields").isNull(), F.lit(REASON_NOT_OBJECT)))
-              .withColumnRenamed(text_col, "_raw"))
+def _record_struct(schema: StructType) -> StructType:
+    return StructType([StructField(f.name, StringType()) for f in schema.fields])
+
+
+def json_record(schema: StructType, text_col: str = "_text"):
+    """Parse each JSON line once into `_rec` (the schema's columns, all as raw text; nested values kept as JSON
+    text) and find its keys the schema lacks (`_extra_in`, parsed to a map only for the lines that have some).
+    A line that is not a JSON object gets the reason."""
+    known = F.array(*[F.lit(f.name) for f in schema.fields])
+
+    def apply(df: DataFrame) -> DataFrame:
+        text = F.col(text_col)
+        keys = F.json_object_keys(text)
+        unknown = F.array_except(keys, known)
+        extra = F.when(F.size(unknown) > 0, F.map_filter(F.from_json(text, "map<string,string>"),
+                                                          lambda k, v: F.array_contains(unknown, k)))
+        return (df.withColumn("_rec", F.from_json(text, _record_struct(schema)))
+                .withColumn("_extra_in", extra)
+                .withColumn("_pre_reason", F.when(keys.isNull(), F.lit(REASON_NOT_OBJECT)))
+                .withColumnRenamed(text_col, "_raw"))
+    return apply
+
+
+def map_record(schema: StructType):
+    """Records parsed to a `_fields` map (CSV, native W3C logs) -> `_rec` and `_extra_in` as json_record makes."""
+    known = [f.name for f in schema.fields]
+
+    def apply(df: DataFrame) -> DataFrame:
+        m = F.col("_fields")
+        extra = F.map_filter(m, lambda k, v: ~F.array_contains(F.array(*[F.lit(n) for n in known]), k))
+        return (df.withColumn("_rec", F.struct(*[m[n].alias(n) for n in known]))
+                .withColumn("_extra_in", F.when(F.size(extra) > 0, extra))
+                .drop("_fields"))
+    return apply
 
 
 def csv_fields(df: DataFrame, header: list[tuple[str, str]], corrupt_col: str, empty_token: str) -> DataFrame:
@@ -80,31 +109,35 @@ def csv_fields(df: DataFrame, header: list[tuple[str, str]], corrupt_col: str, e
 
 
 def typed_record(schema: StructType):
-    """`_fields` map -> the schema's typed columns, `_extra` (unknown columns and values that did not fit their
-    type), `reason` (null when the row lands) and `raw` (kept only for quarantined rows)."""
-    known = [f.name for f in schema.fields]
-
+    """`_rec` (raw text per column) and `_extra_in` -> the schema's typed columns, `_extra` (columns the schema lacks,
+    and raw values that did not fit their column's type), `reason` (null when the row lands) and `raw` (kept only
+    for quarantined rows)."""
     def apply(df: DataFrame) -> DataFrame:
-        m = F.col("_fields")
-        typed = [_typed(m[f.name], f.dataType).alias(f.name) for f in schema.fields]
+        rec = F.col("_rec")
+        typed = [_typed(rec[f.name], f.dataType).alias(f.name) for f in schema.fields]
         out = df.select("*", *typed)
-        # a raw value that is present but did not convert to its column type is kept in _extra under its name
         checked = [f.name for f in schema.fields if not isinstance(f.dataType, StringType)]
-        bad = F.filter(
-            F.array(*[F.struct(F.lit(n).alias("k"), m[n].alias("v"), F.col(n).isNull().alias("lost"))
-                      for n in checked]),
-            lambda e: e["lost"] & e["v"].isNotNull() & (F.trim(e["v"]) != ""))
+
+        def lost(n: str) -> Column:
+            return F.col(n).isNull() & rec[n].isNotNull() & (F.trim(rec[n]) != "")
+
+        any_lost = F.lit(False)
+        for n in checked:
+            any_lost = any_lost | lost(n)
+        # built only for the rare rows where a value did not convert: present, non-blank raw text, null typed value
+        bad = F.filter(F.array(*[F.struct(F.lit(n).alias("k"), rec[n].alias("v"), lost(n).alias("lost"))
+                                 for n in checked]), lambda e: e["lost"])
         bad_map = F.map_from_arrays(F.transform(bad, lambda e: e["k"]), F.transform(bad, lambda e: e["v"]))
-        unknown = F.map_filter(m, lambda k, v: ~F.array_contains(F.array(*[F.lit(n) for n in known]), k))
-        extra = F.map_concat(unknown, bad_map)
-        tg_raw = m["TimeGenerated"]
+        extra = (F.when(any_lost, F.map_concat(F.coalesce(F.col("_extra_in"), F.create_map().cast(
+                 "map<string,string>")), bad_map)).otherwise(F.col("_extra_in")))
+        tg_raw = rec["TimeGenerated"]
         reason = (F.when(F.col("_pre_reason").isNotNull(), F.col("_pre_reason"))
                   .when(tg_raw.isNull() | (F.trim(tg_raw) == ""), F.lit(REASON_TIME_MISSING))
                   .when(F.col("TimeGenerated").isNull(), F.lit(REASON_TIME_UNPARSEABLE)))
-        return (out.withColumn("_extra", F.when(F.size(extra) > 0, extra))
+        return (out.withColumn("_extra", extra)
                    .withColumn("reason", reason)
                    .withColumn("raw", F.when(F.col("reason").isNotNull(), F.col("_raw")))
-                   .drop("_fields", "_pre_reason", "_raw"))
+                   .drop("_rec", "_extra_in", "_pre_reason", "_raw"))
 
     return apply
 
