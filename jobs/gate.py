@@ -174,12 +174,18 @@ def run_gate(run_id: str, frames: dict[str, tuple[DataFrame, list, list]], quali
     ctx = _context(docs_dir)
     source = ctx.data_sources.add_spark(name="shelltrace")
     outcomes, raw = [], {}
-    for name, (df, expectations, index_cols) in frames.items():
+    # GX makes several passes per frame: the frames are small (the staged rows, per-host and per-source
+    # aggregates), so each is computed once and kept in memory for the checks
+    cached = {name: df.persist() for name, (df, _, _) in frames.items()}
+    last = list(frames)[-1]
+    for name, (_, expectations, index_cols) in frames.items():
+        df = cached[name]
         asset = source.add_dataframe_asset(name=name)
         batch = asset.add_batch_definition_whole_dataframe(f"{name}_all")
         suite = ctx.suites.add(gx.ExpectationSuite(name=f"shelltrace_{name}", expectations=expectations))
         vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"{run_id}_{name}", data=batch, suite=suite))
-        actions = [gx.checkpoint.UpdateDataDocsAction(name="docs")] if docs_dir else []
+        # Data Docs are rebuilt once, after the last validation (the context's store holds all of this run's)
+        actions = [gx.checkpoint.UpdateDataDocsAction(name="docs")] if docs_dir and name == last else []
         cp = ctx.checkpoints.add(gx.Checkpoint(
             name=f"{run_id}_{name}", validation_definitions=[vd], actions=actions,
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5,
@@ -188,6 +194,8 @@ def run_gate(run_id: str, frames: dict[str, tuple[DataFrame, list, list]], quali
         for vr in result.run_results.values():
             outcomes += _outcomes(name, vr)
             raw[name] = vr.to_json_dict()
+    for df in cached.values():
+        df.unpersist()
     failed = [o for o in outcomes if not o.success and o.severity == CRITICAL]
     warned = [o for o in outcomes if not o.success and o.severity != CRITICAL]
     verdict = FAILED if failed else PASSED_WITH_WARNINGS if warned else PASSED
@@ -219,9 +227,10 @@ def hunt_frames(cfg: dict, staged: DataFrame, ledger: DataFrame | None, findings
         if findings is not None else None,
         "file_without_host": Q.files_without_host(entities, w.alerts_from, w.alerts_to, exts)
         if entities is not None else None,
-        "candidate_host_logs": Q.candidate_host_logs(cands, requests),
-        "iis_gaps": Q.iis_gaps(requests),
     }
+    stats = Q.host_request_stats(requests)
+    derived["candidate_host_logs"] = Q.candidate_host_logs(cands, stats)
+    derived["iis_gaps"] = Q.iis_gaps(stats)
     for name, df in derived.items():
         if df is not None:
             frames[name] = (df, inputs[name], INPUT_INDEX[name])

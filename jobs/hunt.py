@@ -164,17 +164,14 @@ def check(spark: SparkSession, lake: Lake, cfg: dict, w: Windows, run_id: str, s
     """Run the quality gate on the staged rows and on the run's inputs."""
     from jobs import gate as G
 
-    hosts = [r.HostName for r in cands.select("HostName").distinct().collect()]
     requests = lake.read(T.IIS_REQUEST.name).where(
         (F.col("_event_date") >= F.lit(w.logs_from.date())) & (F.col("_event_date") <= F.lit(w.logs_to.date()))
         & H.in_window(F.col("TimeGenerated"), w.logs_from, w.logs_to))
-    cand_requests = requests.where(F.col("HostName").isin(hosts)) if hosts else requests.limit(0)
     frames = G.hunt_frames(
         cfg, staged,
         ledger=lake.read(T.LANDED_FILES.name) if lake.exists(T.LANDED_FILES.name) else None,
         findings=lake.read(T.ALERT_FINDING.name), entities=lake.read(T.ALERT_ENTITY.name),
         cands=cands, requests=requests, w=w)
-    frames["candidate_host_logs"] = (G.Q.candidate_host_logs(cands, cand_requests),) + frames["candidate_host_logs"][1:]
     gate = G.run_gate(run_id, frames, quality_dir(lake, cfg))
     log.info("hunt: quality gate %s in %.1fs", gate.verdict, gate.seconds)
     return gate

@@ -36,19 +36,26 @@ def files_without_host(entities: DataFrame, alerts_from: datetime, alerts_to: da
             .select("SystemAlertId", "FileName", "Directory").distinct())
 
 
-def candidate_host_logs(cands: DataFrame, requests: DataFrame) -> DataFrame:
+def host_request_stats(requests: DataFrame) -> DataFrame:
+    """One pass over the log window's requests: per HostName, rows, rows without a client IP, rows without any
+    server name (sComputerName nor Computer). Small: one row per host."""
+    return requests.groupBy("HostName").agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count_if(F.col("cIP").isNull()).alias("no_cip"),
+        F.count_if(F.col("sComputerName").isNull() & F.col("Computer").isNull()).alias("no_host"))
+
+
+def candidate_host_logs(cands: DataFrame, host_stats: DataFrame) -> DataFrame:
     """For each candidate host: its alerts, and how many IIS requests the log window holds for it at all (0 means an
     empty result is explained by missing logs, not by the absence of an attacker)."""
-    per_host = requests.groupBy("HostName").agg(F.count(F.lit(1)).alias("requests_in_window"))
     return (cands.groupBy("HostName").agg(F.array_sort(F.collect_set("SystemAlertId")).alias("AlertIds"))
-            .join(per_host, "HostName", "left")
+            .join(host_stats.select("HostName", F.col("rows").alias("requests_in_window")), "HostName", "left")
             .withColumn("requests_in_window", F.coalesce("requests_in_window", F.lit(0)))
             .withColumn("has_logs", F.col("requests_in_window") > 0))
 
 
-def iis_gaps(requests: DataFrame) -> DataFrame:
-    """IIS rows in the log window without a client IP, or without any server name (sComputerName nor Computer)."""
-    return requests.agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.count_if(F.col("cIP").isNull()).alias("no_cip"),
-        F.count_if(F.col("sComputerName").isNull() & F.col("Computer").isNull()).alias("no_host"))
+def iis_gaps(host_stats: DataFrame) -> DataFrame:
+    """IIS rows in the log window without a client IP, or without any server name (one row)."""
+    return host_stats.agg(F.coalesce(F.sum("rows"), F.lit(0)).alias("rows"),
+                          F.coalesce(F.sum("no_cip"), F.lit(0)).alias("no_cip"),
+                          F.coalesce(F.sum("no_host"), F.lit(0)).alias("no_host"))
