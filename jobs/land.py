@@ -220,8 +220,8 @@ def read_text_records(spark: SparkSession, plan: list, schema, host: str | None 
         lines = (P.explode_lines(text, "value")
                  .where(~(F.col("_open_tail") & (F.col("_line") == F.col("_file_lines"))))
                  .withColumn("_file_lines", F.col("_file_lines") - F.col("_open_tail").cast("long")))
-        parts.append(W.w3c_fields(lines, path_pattern=w3c_path_pattern, host=host, site=site, skip_col="_skip")
-                     .transform(P.map_record(schema)).select(*_RECORD))
+        parts.append(lines.transform(W.w3c_record(schema, path_pattern=w3c_path_pattern, host=host, site=site,
+                                                  skip_col="_skip")).select(*_RECORD))
     out = parts[0]
     for part in parts[1:]:
         out = out.unionByName(part)

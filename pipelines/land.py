@@ -53,7 +53,8 @@ def explode_lines(df: DataFrame, text_col: str = "value", skip_col: str | None =
     out = (df.withColumn("_file_lines", n_lines.cast("long"))
            .select("*", F.posexplode(lines).alias("_pos", "_text"))
            .withColumn("_line", (F.col("_pos") + 1).cast("long"))
-           .withColumn("_text", F.regexp_replace("_text", "\r$", ""))
+           .withColumn("_text", F.when(F.col("_text").endswith("\r"), F.expr("substring(_text, 1, length(_text) - 1)"))
+                       .otherwise(F.col("_text")))
            .where(F.trim(F.col("_text")) != ""))
     if skip_col:
         out = out.where(F.col("_line") > F.coalesce(F.col(skip_col), F.lit(0)))

@@ -55,7 +55,9 @@ def bronze(source: str) -> TableDef:
         comment=f"Landed {source} export rows, typed; partitioned by event date",
         partitioned_by=("_event_date",),
         generated=EVENT_DATE,
-        properties={"shelltrace.layer": "bronze"},
+        # statistics only where bronze is filtered (event time, run, file): cheaper writes than stats on every column
+        properties={"shelltrace.layer": "bronze",
+                    "delta.dataSkippingStatsColumns": "TimeGenerated,_run_id,_source_file,_line"},
         constraints={"time_generated_present": "TimeGenerated IS NOT NULL"},
     )
 

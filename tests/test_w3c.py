@@ -152,6 +152,55 @@ def test_real_log_with_ipv6_zone_index_keeps_the_zone(spark, real):
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# The pure functions (pipelines/w3c.py)
+# --------------------------------------------------------------------------------------------------------------------
+
+PURE_LINES = [("f", 1, "#Fields: date time c-ip cs-uri-stem"),
+              ("f", 2, "2026-11-01 10:00:00 1.2.3.4 /a"),
+              ("f", 3, "#Fields: date time s-sitename c-ip X-Custom"),
+              ("f", 4, "2026-11-01 10:00:01 W3SVC3 5.6.7.8 abc"),
+              ("f", 5, "2026-11-01 10:00:02 - 5.6.7.9 -"),
+              ("f", 6, "2026-11-01 10:00:03 W3SVC3 5.6.7.8"),
+              ("g", 1, "2026-11-01 10:00:04 9.9.9.9 /b")]
+
+
+def pure_lines(spark):
+    return spark.createDataFrame([(f, n, t, 6) for f, n, t in PURE_LINES],
+                                 "_source_file string, _line long, _text string, _file_lines long")
+
+
+def test_w3c_fields_maps_each_data_line_by_the_fields_directive_before_it_in_its_file(spark):
+    from pipelines.w3c import w3c_fields
+
+    out = pure_lines(spark).transform(lambda d: w3c_fields(d, host="h", site="S")).orderBy("_source_file", "_line")
+    common = {"Type": "W3CIISLog", "Computer": "h"}
+    assert [(r["_source_file"], r["_line"], r["_fields"], r["_pre_reason"]) for r in out.collect()] == [
+        ("f", 2, {"TimeGenerated": "2026-11-01 10:00:00", "cIP": "1.2.3.4", "csUriStem": "/a", "sSiteName": "S",
+                  **common}, None),
+        ("f", 4, {"TimeGenerated": "2026-11-01 10:00:01", "cIP": "5.6.7.8", "X-Custom": "abc", "sSiteName": "W3SVC3",
+                  **common}, None),
+        ("f", 5, {"TimeGenerated": "2026-11-01 10:00:02", "cIP": "5.6.7.9", "X-Custom": None, "sSiteName": "S",
+                  **common}, None),
+        ("f", 6, None, count_reason(4, 5)),
+        ("g", 1, None, REASON_W3C_NO_FIELDS),       # the layout of file f does not carry over to file g
+    ]
+
+
+def test_w3c_record_builds_the_same_records_as_w3c_fields_through_a_map(spark):
+    from pipelines.land import map_record, typed_record
+    from pipelines.w3c import w3c_fields, w3c_record
+    from schemas.sentinel import W3C_IIS_LOG
+
+    cols = ["_source_file", "_line", *[f.name for f in W3C_IIS_LOG.fields], "_extra", "reason", "raw"]
+    via_map = (pure_lines(spark).transform(lambda d: w3c_fields(d, host="h")).transform(map_record(W3C_IIS_LOG))
+               .transform(typed_record(W3C_IIS_LOG)).select(*cols))
+    direct = (pure_lines(spark).transform(w3c_record(W3C_IIS_LOG, host="h")).transform(typed_record(W3C_IIS_LOG))
+              .select(*cols))
+    assert direct.count() == 5
+    assertDataFrameEqual(direct, via_map)
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # Generated estate, path convention, host and site
 # --------------------------------------------------------------------------------------------------------------------
 
