@@ -6,7 +6,7 @@ import logging
 import sys
 
 from jobs import hunt as hunt_job
-from jobs.common import UserError, add_common_arguments, module_main
+from jobs.common import add_common_arguments, module_main
 from jobs.io import Lake, absolute
 from jobs.land import FORMATS, land
 from jobs.transform import transform
@@ -47,5 +47,3 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-__all__ = ["UserError"]

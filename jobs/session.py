@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs.session",
                                      description="Start a session once: fetches and caches the Delta jars.")
     parser.add_argument("--fetch-jars", action="store_true", help="resolve the Delta jars from Maven Central and cache them")
-    args = parser.parse_args(argv)
+    parser.parse_args(argv)
     from jobs.config import load_config
 
     cfg = load_config()

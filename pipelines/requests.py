@@ -5,7 +5,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructType
 
-from pipelines.normalize import empty_to_null, norm_file, norm_host, norm_uri
+from pipelines.normalize import empty_to_null, norm_host, norm_uri
 
 
 def normalize_requests(schema: StructType):
@@ -22,5 +22,3 @@ def normalize_requests(schema: StructType):
                    .withColumn("FileName", F.substring_index(uri, "/", -1)))
     return apply
 
-
-__all__ = ["normalize_requests", "norm_file"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from pyspark.sql import functions as F
-
 from pipelines.entities import alert_entities, candidate_rows
 from pipelines.hunt import summarize
 from pipelines.requests import normalize_requests
@@ -66,5 +64,3 @@ def keys(df):
     return sorted((r.AttackerIP, r.HostName, r.SiteName, r.ShellLocation) for r in
                   df.select("AttackerIP", "HostName", "SiteName", "ShellLocation").collect())
 
-
-__all__ = ["F"]

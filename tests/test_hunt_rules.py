@@ -3,9 +3,7 @@ pipelines. The lake, publishing and the comparison with the reference implementa
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
-from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from pipelines.entities import entity_findings
@@ -238,5 +236,3 @@ def test_site_name_is_as_logged_and_may_be_null(spark):
     out = summary(spark, [alert("a1", A_TIME, shell_entities())], [request(R_TIME, sSiteName="-")])
     assert keys(out) == [("203.0.113.5", "web01", None, "/shell.aspx")]
 
-
-__all__ = ["F", "datetime"]

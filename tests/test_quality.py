@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from jobs import gate as G
-from jobs import hunt as H
 from jobs.generate import generate
 from jobs.config import load_config
 from jobs.io import Lake
@@ -155,5 +154,3 @@ def test_quality_command_prints_the_latest_verdict_and_the_history(small_lake, c
     assert "latest:" in out and "passed with warnings" in out and "history (2 of 2 runs)" in out
     assert "gold:expect_table_row_count_to_be_between" in out
 
-
-__all__ = ["H"]
