@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
@@ -88,12 +88,7 @@ def file_heads(spark: SparkSession, paths: list[str], nbytes: int = _HEAD_BYTES,
     by Spark and cut, which costs a full read of each new candidate file."""
     if not paths:
         return {}
-    jvm = None
-    if use_jvm:
-        try:
-            jvm, conf = spark.sparkContext._jvm, spark.sparkContext._jsc.hadoopConfiguration()
-        except Exception:  # noqa: BLE001 - Spark Connect has no sparkContext
-            jvm = None
+    jvm, conf = _jvm_fs(spark) if use_jvm else (None, None)
     heads = {}
     if jvm is not None:
         codecs = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf)
@@ -114,6 +109,39 @@ def file_heads(spark: SparkSession, paths: list[str], nbytes: int = _HEAD_BYTES,
             .select(F.col("_metadata.file_path").alias("p"), F.substring("value", 1, nbytes).alias("head")).collect())
     by_key = {_canonical(r.p): r.head for r in rows}
     return {p: by_key.get(_canonical(p), "") for p in paths}
+
+
+def _jvm_fs(spark: SparkSession):
+    """(jvm, hadoop configuration) of a classic session; (None, None) on Spark Connect."""
+    try:
+        return spark.sparkContext._jvm, spark.sparkContext._jsc.hadoopConfiguration()
+    except Exception:  # noqa: BLE001 - Spark Connect has no sparkContext
+        return None, None
+
+
+def open_tails(spark: SparkSession, paths: list[str]) -> set[str]:
+    """The plain (not .gz) files whose last byte is not a line end: IIS is writing their last line. Read through
+    Hadoop's FileSystem, one byte per file; without a JVM gateway (Spark Connect) no file is taken as open."""
+    jvm, conf = _jvm_fs(spark)
+    if jvm is None:
+        return set()
+    out = set()
+    for path in paths:
+        if path.lower().endswith(".gz"):
+            continue
+        hpath = jvm.org.apache.hadoop.fs.Path(path)
+        fs = hpath.getFileSystem(conf)
+        size = fs.getFileStatus(hpath).getLen()
+        if size == 0:
+            continue
+        stream = fs.open(hpath)
+        try:
+            stream.seek(size - 1)
+            if stream.read() != 0x0A:
+                out.add(path)
+        finally:
+            stream.close()
+    return out
 
 
 def _ledger(lake: Lake) -> None:
@@ -199,6 +227,34 @@ def _whole_text(spark: SparkSession, plan: list) -> DataFrame:
     return raw
 
 
+def _w3c_lines(spark: SparkSession, plan: list) -> DataFrame:
+    """Native logs read line by line, never a whole file at once (a busy server's u_ex file is gigabytes; whole-file
+    text is one value per file and runs out of memory long before that), numbered per file: the text source keeps a
+    split's lines in order, so (split start, position in the read) orders a file's lines. Gives `_source_file` (as
+    listed), `_line`, `_text` (without CR), `_file_lines` (= `_line`: the lines consumed up to this one) and `_skip`.
+
+    IIS appends whole lines: the last line of a file that does not end with a line end is still being written. It
+    is not read now, so the next run reads it whole."""
+    paths = [p[0] for p in plan]
+    tails = open_tails(spark, paths)
+    info = spark.createDataFrame([(p[0], p[4], p[0] in tails) for p in plan],
+                                 "path string, _skip long, _open_tail boolean")
+    raw = (spark.read.format("text").option("lineSep", "\n").load(paths)
+           .select(F.col("value").alias("_text"), F.col("_metadata.file_path").alias("_read_path"),
+                   F.col("_metadata.file_block_start").alias("_block"), F.monotonically_increasing_id().alias("_id")))
+    norm = lambda c: F.regexp_replace(c, "^file:/+", "file:///")  # noqa: E731
+    raw = raw.join(F.broadcast(info.withColumn("_key", norm(F.col("path")))), norm(F.col("_read_path")) == F.col("_key"))
+    in_file = Window.partitionBy("_source_file").orderBy("_block", "_id")
+    return (raw.select(F.col("path").alias("_source_file"), "_text", "_skip", "_open_tail", "_block", "_id")
+            .withColumn("_line", F.row_number().over(in_file).cast("long"))
+            .withColumn("_last", F.lead("_id").over(in_file).isNull())
+            .where(~(F.col("_open_tail") & F.col("_last")))
+            .withColumn("_text", F.when(F.col("_text").endswith("\r"), F.expr("substring(_text, 1, length(_text) - 1)"))
+                        .otherwise(F.col("_text")))
+            .where(F.trim(F.col("_text")) != "")
+            .select("_source_file", "_line", "_text", F.col("_line").alias("_file_lines"), "_skip"))
+
+
 _RECORD = ("_source_file", "_line", "_file_lines", "_rec", "_extra_in", "_pre_reason", "_raw")
 
 
@@ -213,15 +269,9 @@ def read_text_records(spark: SparkSession, plan: list, schema, host: str | None 
         parts.append(_whole_text(spark, jsonl).transform(lambda d: P.explode_lines(d, "value", "_skip"))
                      .transform(P.json_record(schema)).select(*_RECORD))
     if w3c:
-        # IIS appends whole lines: a last line without its line end is still being written. It is not read now (nor
-        # counted in `_file_lines`, the ledger's lines consumed), so the next run reads it whole.
-        text = _whole_text(spark, w3c).withColumn("_open_tail",
-                                                  (F.col("value") != "") & ~F.col("value").endswith("\n"))
-        lines = (P.explode_lines(text, "value")
-                 .where(~(F.col("_open_tail") & (F.col("_line") == F.col("_file_lines"))))
-                 .withColumn("_file_lines", F.col("_file_lines") - F.col("_open_tail").cast("long")))
-        parts.append(lines.transform(W.w3c_record(schema, path_pattern=w3c_path_pattern, host=host, site=site,
-                                                  skip_col="_skip")).select(*_RECORD))
+        parts.append(_w3c_lines(spark, w3c)
+                     .transform(W.w3c_record(schema, path_pattern=w3c_path_pattern, host=host, site=site,
+                                             skip_col="_skip")).select(*_RECORD))
     out = parts[0]
     for part in parts[1:]:
         out = out.unionByName(part)

@@ -289,6 +289,29 @@ def test_a_grown_log_lands_only_its_new_lines_with_the_layout_of_their_block(spa
            "scStatus string, _run_id string"))
 
 
+def test_a_log_read_in_many_splits_keeps_its_line_numbers_and_block_layouts(spark, lake, tmp_path):
+    # files are read line by line (never whole); a plain file larger than a split is read by several tasks
+    lines = HEADER + [SHORT_FIELDS]
+    expected = []
+    for i in range(400):
+        if i == 200:
+            lines += ["#Fields: date time s-sitename cs-method cs-uri-stem s-port c-ip sc-status"]
+        site = "W3SVC7 " if i >= 200 else "10.0.0.5 "
+        lines.append(f"2026-11-01 10:{i // 60:02d}:{i % 60:02d} {site}GET /p{i}.aspx 443 198.51.100.{i % 250} 200")
+        expected.append((len(lines), f"/p{i}.aspx", "W3SVC7" if i >= 200 else "W3SVC1",
+                         None if i >= 200 else "10.0.0.5"))
+    write_log(tmp_path / "in" / "web01" / "W3SVC1" / "u_ex261101.log", lines)
+    previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "2048")
+    try:
+        result = land(spark, lake, "w3c_iis_log", str(tmp_path / "in"))
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
+    assert (result.rows_read, result.rows_landed) == (400, 400)
+    assertDataFrameEqual(bronze(lake).select("_line", "csUriStem", "sSiteName", "sIP"),
+                         spark.createDataFrame(expected, "_line long, csUriStem string, sSiteName string, sIP string"))
+
+
 def test_a_last_line_still_being_written_lands_whole_on_the_next_run(spark, lake, tmp_path):
     log_file = write_log(tmp_path / "in" / "web07" / "W3SVC5" / "u_ex261101.log", HEADER + [
         SHORT_FIELDS, "2026-11-01 10:00:00 10.0.0.5 GET /a.aspx 443 198.51.100.1 200"])
