@@ -9,7 +9,7 @@ from jobs.common import run_job
 
 # subcommand -> (module, one-line help)
 COMMANDS = {
-    "land": ("jobs.land", "land Sentinel exports (JSON lines, CSV) into bronze Delta tables, exactly once per file"),
+    "land": ("jobs.land", "land Sentinel exports (JSON lines, CSV) or native IIS logs into bronze Delta tables, exactly once per file"),
     "transform": ("jobs.transform", "bronze -> silver: alert entities, web-shell candidates, normalised requests"),
     "hunt": ("jobs.hunt", "candidates x requests -> attacker summary, checked and published to gold"),
     "run": ("jobs.run", "land both sources, transform and hunt in one go"),

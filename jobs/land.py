@@ -260,8 +260,9 @@ _RECORD = ("_source_file", "_line", "_file_lines", "_rec", "_extra_in", "_pre_re
 
 def read_text_records(spark: SparkSession, plan: list, schema, host: str | None = None, site: str | None = None,
                       w3c_path_pattern: str | None = W.DEFAULT_PATH_PATTERN) -> DataFrame:
-    """Text files exploded to numbered lines and parsed to records (`_RECORD`): JSON lines, and native W3C logs (whose line
-    skip is applied after each block's #Fields layout is known, so a grown file's new lines keep their layout)."""
+    """Text files as numbered lines parsed to records (`_RECORD`): JSON lines (whole files, exploded), and native W3C
+    logs (read line by line; their line skip is applied after each block's #Fields layout is known, so a grown file's
+    new lines keep their layout)."""
     parts = []
     jsonl = [p for p in plan if p[3] == "jsonl"]
     w3c = [p for p in plan if p[3] == "w3c"]
