@@ -400,3 +400,27 @@ def test_file_heads_reads_the_start_of_plain_and_gzip_files_with_or_without_the_
 def test_w3c_format_is_refused_for_security_alert(spark, lake, tmp_path):
     with pytest.raises(UserError, match="w3c_iis_log"):
         land(spark, lake, "security_alert", str(tmp_path), "w3c")
+
+
+def test_a_hunt_over_native_logs_finds_the_same_attackers_as_over_the_json_export(spark, tmp_path):
+    from jobs import hunt as H
+    from jobs.config import load_config
+    from jobs.io import Lake as _Lake
+    from jobs.transform import transform
+    from schemas import tables as T
+
+    cfg = load_config()
+    found = {}
+    for fmt in ("jsonl", "w3c"):
+        m = generate(str(tmp_path / fmt), days=2, requests_per_day=400, iis_format=fmt, seed=11)
+        lake = _Lake(spark, root=str(tmp_path / f"lake-{fmt}"))
+        land(spark, lake, "security_alert", m["alerts_dir"])
+        land(spark, lake, "w3c_iis_log", m["iis_dir"])
+        transform(spark, lake, cfg)
+        (a_from, a_to), (l_from, l_to) = m["alert_window"], m["log_window"]
+        result = H.hunt(spark, lake, cfg, H.resolve_windows(cfg, a_from, a_to, l_from, l_to))
+        assert result.published
+        found[fmt] = sorted(tuple(r) for r in lake.read(T.ATTACKER_SUMMARY.name).select(
+            "AttackerIP", "HostName", "SiteName", "ShellLocation", "RequestCount", "AlertIds").collect())
+    assert len(found["jsonl"]) > 5
+    assert found["w3c"] == found["jsonl"]
