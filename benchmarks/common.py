@@ -42,7 +42,7 @@ def driver_jvm_peak_mb(spark) -> float:
     total = 0
     for i in range(pools.size()):
         p = pools.get(i)
-        if str(p.getType()) == "HEAP" and p.getPeakUsage() is not None:
+        if p.getType().name() == "HEAP" and p.getPeakUsage() is not None:
             total += p.getPeakUsage().getUsed()
     return round(total / 1e6, 1)
 
