@@ -45,16 +45,18 @@ def body(args, cfg, spark) -> int:
     code = hunt_job.finish(lake, cfg, h)
     if code:
         return code
-    found = {(r.HostName, r.ShellLocation) for r in
-             lake.read(T.ATTACKER_SUMMARY.name).select("HostName", "ShellLocation").collect()}
-    print("Planted shells (expected = what the contract says; found = in gold):")
+    found = {(r.HostName, r.ShellLocation, r.AttackerIP) for r in
+             lake.read(T.ATTACKER_SUMMARY.name).select("HostName", "ShellLocation", "AttackerIP").collect()}
+    print("Planted shells and traps (expected = what the contract says; found = its attacker IPs in gold):")
     ok = True
     for p in manifest["planted"]:
         expected = p.get("expect") == "match"
-        hit = (p["host"], p["shell_location"]) in found
-        ok &= hit == expected
-        print(f"  {'match' if expected else 'none ':5}  {'found' if hit else '-    '}  {p['trap']:<32} "
-              f"{p['host']:<6} {p['shell_location']}")
+        ips = [ip for ip in p["attacker_ips"] if ip]
+        hits = [ip for ip in ips if (p["host"], p["shell_location"], ip) in found]
+        good = hits == ips if expected else not hits
+        ok &= good
+        print(f"  {'match' if expected else 'none ':5}  {'found' if hits else '-    '}  {'ok ' if good else 'BAD'}  "
+              f"{p['trap']:<32} {p['host']:<6} {p['shell_location']}  {', '.join(ips) or '(no client IP)'}")
     print(f"lake: {lake.root}   gold: {lake.path(T.ATTACKER_SUMMARY.name)}")
     print("demo verdict: " + ("every planted shell found, every trap avoided" if ok else "MISMATCH with the plan"))
     return 0 if ok else 1
