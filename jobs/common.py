@@ -45,10 +45,23 @@ def config_from_args(args) -> dict:
     return cfg
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record is emitted (not the stream of the first call), so a job run
+    after another in one process (tests, notebooks) never logs into a closed stream."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
 def setup_logging(verbose: bool = False) -> None:
     root = logging.getLogger("shelltrace")
     if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
         root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
