@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from pyspark.sql import DataFrame, SparkSession
@@ -53,7 +53,6 @@ class HuntResult:
     files_total: int = 0
     published: bool = False
     gate: object = None
-    extra: dict = field(default_factory=dict)
 
     def summary(self) -> str:
         return (f"hunt: candidates {self.candidates}, matched requests {self.matched_requests}, attacker rows "
@@ -87,7 +86,9 @@ def requests_scan(lake: Lake, w: Windows, pairs: list[tuple[str, str]], max_keys
     return df
 
 
-def compute(spark: SparkSession, lake: Lake, cfg: dict, w: Windows, run_id: str, result: HuntResult) -> DataFrame:
+def compute(spark: SparkSession, lake: Lake, cfg: dict, w: Windows, run_id: str,
+            result: HuntResult) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """The run's summary (not yet computed), and the persisted candidates and candidate keys it is built from."""
     hunt = cfg.get("hunt", {})
     cands = (lake.read(T.WEBSHELL_CANDIDATE.name).transform(H.candidates_in_window(w.alerts_from, w.alerts_to))
              .persist())
