@@ -2,11 +2,31 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _find_shared() -> Path:
+    """`../shared` beside the checkout; else $SHELLTRACE_SHARED; else beside the checkout's origin when that is a
+    local clone (a fresh clone in a temporary folder, as the before-stop check makes)."""
+    candidates = [REPO.parent / "shared"]
+    if os.environ.get("SHELLTRACE_SHARED"):
+        candidates.insert(0, Path(os.environ["SHELLTRACE_SHARED"]))
+    try:
+        origin = subprocess.run(["git", "-C", str(REPO), "config", "--get", "remote.origin.url"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        origin = ""
+    if origin and "://" not in origin and Path(origin).is_dir():
+        candidates.append(Path(origin).resolve().parent / "shared")
+    return next((c for c in candidates if (c / "samples").is_dir()), candidates[0])
+
+
+SHARED = _find_shared()
 SAMPLES = SHARED / "samples" / "real"
 
 
