@@ -560,10 +560,9 @@ def test_generate_is_deterministic(tmp_path):
 # Real third-party samples (../shared/samples/real, see its SOURCES.md)
 # --------------------------------------------------------------------------------------------------------------------
 
-REAL = ROOT.parent / "shared" / "samples" / "real"
+from tests.conftest import SAMPLES as REAL  # noqa: E402 - one place knows where ../shared is
 
 
-@pytest.mark.skipif(not (REAL / "alertlist.csv").exists(), reason="shared samples not present")
 def test_real_alert_sample_entities_resolve_as_documented():
     import csv
     from collections import Counter
@@ -585,7 +584,6 @@ def test_real_alert_sample_entities_resolve_as_documented():
     assert everything == []          # no web-script file names in this sample
 
 
-@pytest.mark.skipif(not (REAL / "iis" / "test.log").exists(), reason="shared samples not present")
 def test_real_iis_sample_blocks_and_misfit_lines(tmp_path):
     d = tmp_path / "iis01" / "W3SVC1"
     d.mkdir(parents=True)
