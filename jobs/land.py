@@ -18,7 +18,6 @@ import re
 import sys
 from dataclasses import dataclass, field
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
@@ -317,6 +316,46 @@ def read_csv_records(spark: SparkSession, plan: list) -> DataFrame | None:
     return out
 
 
+def _records(spark: SparkSession, plan: list, schema, host, site, w3c_path_pattern) -> DataFrame | None:
+    """The planned files as `_RECORD` rows, whatever their format (None when no file has a record, e.g. only
+    header-less CSV files)."""
+    parts = []
+    text_plan = [p for p in plan if p[3] != "csv"]
+    csv_plan = [p for p in plan if p[3] == "csv"]
+    if text_plan:
+        parts.append(read_text_records(spark, text_plan, schema, host, site, w3c_path_pattern))
+    if csv_plan:
+        frame = read_csv_records(spark, csv_plan)
+        if frame is not None:
+            parts.append(frame.transform(P.map_record(schema)).select(*_RECORD))
+    if not parts:
+        return None
+    records = parts[0]
+    for p in parts[1:]:
+        records = records.unionByName(p)
+    return records
+
+
+def _files_with_bad_rows(spark: SparkSession, lake: Lake, source: str, run_id: str, plan: list) -> list:
+    """The planned files that may hold rows bronze did not take. A JSON-lines file read from its start is clean when
+    its non-blank lines (counted by Spark's plain line reader: no parsing) equal its rows in bronze; every other
+    file (CSV, native W3C, a grown file landed from a line on) is taken as a suspect and parsed again."""
+    counted = [p for p in plan if p[3] == "jsonl" and not p[4]]
+    suspects = [p for p in plan if not (p[3] == "jsonl" and not p[4])]
+    if not counted:
+        return suspects
+    norm = lambda c: F.regexp_replace(c, "^file:/+", "file:///")  # noqa: E731
+    lines = (spark.read.format("text").option("lineSep", "\n").load([p[0] for p in counted])
+             .where(F.trim(F.regexp_replace("value", "\r$", "")) != "")
+             .groupBy(norm(F.col("_metadata.file_path")).alias("key")).agg(F.count(F.lit(1)).alias("lines")))
+    landed = (lake.read(f"bronze/{source}").where(F.col("_run_id") == run_id)
+              .groupBy(norm(F.col("_source_file")).alias("key")).agg(F.count(F.lit(1)).alias("landed")))
+    unequal = {r.key for r in lines.join(landed, "key", "left")
+               .where(F.coalesce(F.col("landed"), F.lit(0)) != F.col("lines")).select("key").collect()}
+    canon = lambda path: _canonical(path)  # noqa: E731
+    return suspects + [p for p in counted if canon(p[0]) in unequal]
+
+
 def land(spark: SparkSession, lake: Lake, source: str, input_path: str, fmt: str = "auto", *,
          host: str | None = None, site: str | None = None,
          w3c_path_pattern: str | None = W.DEFAULT_PATH_PATTERN) -> LandResult:
@@ -367,39 +406,38 @@ def land(spark: SparkSession, lake: Lake, source: str, input_path: str, fmt: str
     ).withColumn("recorded_at", F.current_timestamp())
     lake.append(ledger_rows, T.LANDED_FILES.name)
 
-    parts = []
-    text_plan = [p for p in plan if p[3] != "csv"]
-    csv_plan = [p for p in plan if p[3] == "csv"]
-    if text_plan:
-        parts.append(read_text_records(spark, text_plan, schema, host, site, w3c_path_pattern))
-    if csv_plan:
-        frame = read_csv_records(spark, csv_plan)
-        if frame is not None:
-            parts.append(frame.transform(P.map_record(schema)).select(*_RECORD))
-    records = parts[0]
-    for p in parts[1:]:
-        records = records.unionByName(p)
-    parsed = records.transform(P.typed_record(schema)).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        per_file = {r["_source_file"]: r for r in parsed.groupBy("_source_file").agg(
-            F.count("*").alias("read"), F.count_if(F.col("reason").isNull()).alias("landed"),
-            F.max("_file_lines").alias("lines")).collect()}
-        lake.append(parsed.transform(P.bronze_rows(schema, run_id)), f"bronze/{source}")
+    # Two appends, nothing cached: bronze computes every column of the good rows; the quarantine append reads the
+    # files again but computes only what the reason needs (Spark prunes the JSON parse to TimeGenerated), and the
+    # raw text of the bad rows. Per-file counts come back from the commits themselves.
+    records = _records(spark, plan, schema, host, site, w3c_path_pattern)
+    if records is not None:
+        lake.append(records.transform(P.typed_record(schema)).transform(P.bronze_rows(schema, run_id)),
+                    f"bronze/{source}")
         log.info("land %s: bronze append committed", source)
         if os.environ.get("SHELLTRACE_CRASH_AFTER") == "bronze":  # used by the killed-run test: a real hard exit
             os._exit(137)
-        if any(r["read"] != r["landed"] for r in per_file.values()):
-            lake.append(parsed.transform(P.quarantine_rows(source, run_id)), f"quarantine/{source}")
-    finally:
-        parsed.unpersist()
+        suspects = _files_with_bad_rows(spark, lake, source, run_id, plan)
+        if suspects:
+            log.info("land %s: %d file(s) hold rows that did not land: reading them again for the quarantine",
+                     source, len(suspects))
+            again = _records(spark, suspects, schema, host, site, w3c_path_pattern)
+            lake.append(again.transform(P.typed_record(schema)).transform(P.quarantine_rows(source, run_id)),
+                        f"quarantine/{source}")
 
+    # per-file counts for the ledger, read back from what was committed (the run's own files: `_run_id` statistics)
+    per_file = {}
+    for i, name in enumerate((f"bronze/{source}", f"quarantine/{source}")):
+        for r in (lake.read(name).where(F.col("_run_id") == run_id).groupBy("_source_file")
+                  .agg(F.count(F.lit(1)).alias("n"), F.max("_line").alias("lines")).collect()):
+            st = per_file.setdefault(r["_source_file"], [0, 0, None])
+            st[i] += r["n"]
+            st[2] = max(st[2] or 0, r["lines"] or 0) if r["lines"] is not None else st[2]
     commit = []
     for path, size, mtime, fmt_, skip in plan:
-        st = per_file.get(path)
-        read = int(st["read"]) if st else 0
-        landed = int(st["landed"]) if st else 0
-        lines = int(st["lines"]) if st and st["lines"] is not None else skip
-        commit.append((source, path, size, mtime, fmt_, lines, "committed", read, landed, read - landed, run_id))
+        landed, quarantined, lines = per_file.get(path, (0, 0, None))
+        lines = max(int(lines), skip) if lines is not None else skip
+        commit.append((source, path, size, mtime, fmt_, lines, "committed", landed + quarantined, landed,
+                       quarantined, run_id))
     lake.append(spark.createDataFrame(commit, ledger_rows.drop("recorded_at").schema)
                 .withColumn("recorded_at", F.current_timestamp()), T.LANDED_FILES.name)
 
