@@ -49,5 +49,11 @@ def main(argv=None) -> int:
     return run_job(args._name, args._module.body, args)
 
 
+def task() -> None:
+    """Entry point for schedulers that call a function and ignore what it returns (Databricks python_wheel_task):
+    the job's status becomes the process's exit status, so a failed quality gate (3) fails the task."""
+    sys.exit(main())
+
+
 if __name__ == "__main__":
     sys.exit(main())
