@@ -164,6 +164,11 @@ def _outcomes(suite: str, result) -> list[Outcome]:
     return out
 
 
+def _checkpoint(ctx, gx, name: str, batch, suite, result_format: dict):
+    vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+    return ctx.checkpoints.add(gx.Checkpoint(name=name, validation_definitions=[vd], result_format=result_format))
+
+
 def run_gate(run_id: str, frames: dict[str, tuple[DataFrame, list, list]], quality_dir: str | None) -> GateResult:
     """Validate each frame with its expectations. `frames`: name -> (DataFrame, expectations, index columns for
     offending-row examples). Records go to `quality_dir/<run_id>/` and Data Docs to `quality_dir/docs/`."""
@@ -177,25 +182,33 @@ def run_gate(run_id: str, frames: dict[str, tuple[DataFrame, list, list]], quali
     # GX makes several passes per frame: the frames are small (the staged rows, per-host and per-source
     # aggregates), so each is computed once and kept in memory for the checks
     cached = {name: df.persist() for name, (df, _, _) in frames.items()}
-    last = list(frames)[-1]
-    for name, (_, expectations, index_cols) in frames.items():
-        df = cached[name]
-        asset = source.add_dataframe_asset(name=name)
-        batch = asset.add_batch_definition_whole_dataframe(f"{name}_all")
-        suite = ctx.suites.add(gx.ExpectationSuite(name=f"shelltrace_{name}", expectations=expectations))
-        vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"{run_id}_{name}", data=batch, suite=suite))
-        # Data Docs are rebuilt once, after the last validation (the context's store holds all of this run's)
-        actions = [gx.checkpoint.UpdateDataDocsAction(name="docs")] if docs_dir and name == last else []
-        cp = ctx.checkpoints.add(gx.Checkpoint(
-            name=f"{run_id}_{name}", validation_definitions=[vd], actions=actions,
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5,
-                           "unexpected_index_column_names": [c for c in index_cols if c in df.columns]}))
-        result = cp.run(batch_parameters={"dataframe": df}, run_id=None)
-        for vr in result.run_results.values():
-            outcomes += _outcomes(name, vr)
-            raw[name] = vr.to_json_dict()
-    for df in cached.values():
-        df.unpersist()
+    try:
+        for name, (_, expectations, index_cols) in frames.items():
+            t0 = time.monotonic()
+            df = cached[name]
+            asset = source.add_dataframe_asset(name=name)
+            batch = asset.add_batch_definition_whole_dataframe(f"{name}_all")
+            suite = ctx.suites.add(gx.ExpectationSuite(name=f"shelltrace_{name}", expectations=expectations))
+            # First pass: verdicts only. GX then bundles the row-level checks into a few aggregate queries; asking
+            # for examples costs several more Spark jobs per expectation. Only a frame with a failed (or warned)
+            # expectation is validated again, with a few offending rows per expectation.
+            result = _checkpoint(ctx, gx, f"{run_id}_{name}", batch, suite, {"result_format": "BOOLEAN_ONLY"}).run(
+                batch_parameters={"dataframe": df}, run_id=None)
+            if not result.success:
+                detail = {"result_format": "SUMMARY", "partial_unexpected_count": 5,
+                          "unexpected_index_column_names": [c for c in index_cols if c in df.columns]}
+                result = _checkpoint(ctx, gx, f"{run_id}_{name}_detail", batch, suite, detail).run(
+                    batch_parameters={"dataframe": df}, run_id=None)
+            for vr in result.run_results.values():
+                outcomes += _outcomes(name, vr)
+                raw[name] = vr.to_json_dict()
+            log.debug("quality gate: %s validated in %.1fs (%s)", name, time.monotonic() - t0,
+                      "passed" if result.success else "with findings")
+        if docs_dir:
+            ctx.build_data_docs(site_names=["shelltrace"])
+    finally:
+        for df in cached.values():
+            df.unpersist()
     failed = [o for o in outcomes if not o.success and o.severity == CRITICAL]
     warned = [o for o in outcomes if not o.success and o.severity != CRITICAL]
     verdict = FAILED if failed else PASSED_WITH_WARNINGS if warned else PASSED
@@ -215,7 +228,7 @@ def run_gate(run_id: str, frames: dict[str, tuple[DataFrame, list, list]], quali
 
 
 def hunt_frames(cfg: dict, staged: DataFrame, ledger: DataFrame | None, findings: DataFrame | None,
-                entities: DataFrame | None, cands: DataFrame, requests: DataFrame, w) -> dict:
+                entities: DataFrame | None, cands: DataFrame, host_stats: DataFrame, w) -> dict:
     """The frames a hunt validates, with their expectations and example columns."""
     frames = {"gold": (Q.gold_check_frame(staged), gold_expectations(cfg, w.logs_from, w.logs_to), GOLD_INDEX)}
     inputs = input_expectations(cfg)
@@ -228,9 +241,8 @@ def hunt_frames(cfg: dict, staged: DataFrame, ledger: DataFrame | None, findings
         "file_without_host": Q.files_without_host(entities, w.alerts_from, w.alerts_to, exts)
         if entities is not None else None,
     }
-    stats = Q.host_request_stats(requests)
-    derived["candidate_host_logs"] = Q.candidate_host_logs(cands, stats)
-    derived["iis_gaps"] = Q.iis_gaps(stats)
+    derived["candidate_host_logs"] = Q.candidate_host_logs(cands, host_stats)
+    derived["iis_gaps"] = Q.iis_gaps(host_stats)
     for name, df in derived.items():
         if df is not None:
             frames[name] = (df, inputs[name], INPUT_INDEX[name])

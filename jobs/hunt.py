@@ -11,7 +11,7 @@ import argparse
 import logging
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -20,6 +20,7 @@ from jobs.common import UserError, add_common_arguments, module_main, new_run_id
 from jobs.config import parse_duration
 from jobs.io import Lake
 from pipelines import hunt as H
+from pipelines import quality as Q
 from schemas import tables as T
 
 log = logging.getLogger("shelltrace")
@@ -62,7 +63,7 @@ class HuntResult:
 
 def resolve_windows(cfg: dict, alerts_from=None, alerts_to=None, logs_from=None, logs_to=None, as_of=None) -> Windows:
     hunt = cfg.get("hunt", {})
-    now = parse_ts(as_of) if as_of else datetime.now(timezone.utc).replace(microsecond=0)
+    now = parse_ts(as_of) if as_of else datetime.now(timezone.utc).replace(second=0, microsecond=0)
     a_to = parse_ts(alerts_to) if alerts_to else now
     a_from = parse_ts(alerts_from) if alerts_from else a_to - parse_duration(hunt.get("alert_lookback", "1h"))
     l_to = parse_ts(logs_to) if logs_to else now
@@ -87,11 +88,13 @@ def requests_scan(lake: Lake, w: Windows, pairs: list[tuple[str, str]], max_keys
 
 
 def compute(spark: SparkSession, lake: Lake, cfg: dict, w: Windows, run_id: str,
-            result: HuntResult) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """The run's summary (not yet computed), and the persisted candidates and candidate keys it is built from."""
+            result: HuntResult, cands: DataFrame | None = None) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """The run's summary (not yet computed), and the persisted candidates and candidate keys it is built from.
+    The candidates are those with an alert row in the alert window, unless given (incremental hunts)."""
     hunt = cfg.get("hunt", {})
-    cands = (lake.read(T.WEBSHELL_CANDIDATE.name).transform(H.candidates_in_window(w.alerts_from, w.alerts_to))
-             .persist())
+    if cands is None:
+        cands = lake.read(T.WEBSHELL_CANDIDATE.name).transform(H.candidates_in_window(w.alerts_from, w.alerts_to))
+    cands = cands.persist()
     keys = H.candidate_keys(cands).persist()
     pairs = [(r.FileName, r.HostName) for r in keys.select("FileName", "HostName").collect()]
     result.candidates = cands.count()
@@ -126,20 +129,27 @@ def publish(lake: Lake, staged: DataFrame) -> tuple[int, int]:
     return int(m.get("numTargetRowsInserted", 0)), int(m.get("numTargetRowsUpdated", 0))
 
 
-def hunt(spark: SparkSession, lake: Lake, cfg: dict, w: Windows) -> HuntResult:
-    run_id = new_run_id("hunt")
-    result = HuntResult(run_id, w)
+def require_silver(lake: Lake) -> None:
     for name in (T.WEBSHELL_CANDIDATE.name, T.IIS_REQUEST.name):
         if not lake.exists(name):
             raise UserError(f"{lake.describe()}/{name} does not exist: run `shelltrace transform` first")
-    summary, cands, keys = compute(spark, lake, cfg, w, run_id, result)
+
+
+def hunt(spark: SparkSession, lake: Lake, cfg: dict, w: Windows, *, run_id: str | None = None,
+         cands: DataFrame | None = None, extra_frames=None) -> HuntResult:
+    """Compute, stage, check and publish. `cands` and `extra_frames` (name -> (DataFrame, expectations, index
+    columns), validated with the rest) are for incremental hunts."""
+    run_id = run_id or new_run_id("hunt")
+    result = HuntResult(run_id, w)
+    require_silver(lake)
+    summary, cands, keys = compute(spark, lake, cfg, w, run_id, result, cands)
     staged = None
     try:
         staged = stage(lake, summary, run_id).persist()
         stats = staged.agg(F.count("*").alias("rows"), F.coalesce(F.sum("RequestCount"), F.lit(0)).alias("req")).first()
         result.rows, result.matched_requests = int(stats["rows"]), int(stats["req"])
         log.info("hunt: staged %d attacker row(s) from %d matched request(s)", result.rows, result.matched_requests)
-        result.gate = check(spark, lake, cfg, w, run_id, staged, cands)
+        result.gate = check(spark, lake, cfg, w, run_id, staged, cands, extra_frames)
         if result.gate.failed_critical:
             log.error("hunt: quality gate failed; nothing published (staged rows kept in %s for HuntRunId %s)",
                       lake.ident(STAGING), run_id)
@@ -161,21 +171,51 @@ def quality_dir(lake: Lake, cfg: dict) -> str | None:
     return f"{lake.root}/_quality" if lake.by_path and lake.root.startswith("/") else None
 
 
-def check(spark: SparkSession, lake: Lake, cfg: dict, w: Windows, run_id: str, staged: DataFrame, cands: DataFrame):
+def check(spark: SparkSession, lake: Lake, cfg: dict, w: Windows, run_id: str, staged: DataFrame, cands: DataFrame,
+          extra_frames=None):
     """Run the quality gate on the staged rows and on the run's inputs."""
     from jobs import gate as G
 
-    requests = lake.read(T.IIS_REQUEST.name).where(
-        (F.col("_event_date") >= F.lit(w.logs_from.date())) & (F.col("_event_date") <= F.lit(w.logs_to.date()))
-        & H.in_window(F.col("TimeGenerated"), w.logs_from, w.logs_to))
+    host_stats = host_request_stats(lake, w).persist()
     frames = G.hunt_frames(
         cfg, staged,
         ledger=lake.read(T.LANDED_FILES.name) if lake.exists(T.LANDED_FILES.name) else None,
         findings=lake.read(T.ALERT_FINDING.name), entities=lake.read(T.ALERT_ENTITY.name),
-        cands=cands, requests=requests, w=w)
-    gate = G.run_gate(run_id, frames, quality_dir(lake, cfg))
+        cands=cands, host_stats=host_stats, w=w)
+    frames.update(extra_frames or {})
+    try:
+        gate = G.run_gate(run_id, frames, quality_dir(lake, cfg))
+    finally:
+        host_stats.unpersist()
     log.info("hunt: quality gate %s in %.1fs", gate.verdict, gate.seconds)
     return gate
+
+
+def _requests_between(lake: Lake, start: datetime, end: datetime) -> DataFrame:
+    return lake.read(T.IIS_REQUEST.name).where(
+        (F.col("_event_date") >= F.lit(start.date())) & (F.col("_event_date") <= F.lit(end.date()))
+        & H.in_window(F.col("TimeGenerated"), start, end))
+
+
+def host_request_stats(lake: Lake, w: Windows) -> DataFrame:
+    """Per host: IIS requests in the log window, and those without cIP or server name. From the per-minute table
+    transform keeps (silver/iis_request_stats) for the window's whole minutes; only the partial minutes at its ends
+    (a window not on the minute) are counted from the requests themselves. A lake without that table is scanned."""
+    if not lake.exists(T.IIS_REQUEST_STATS.name):
+        return Q.host_request_stats(_requests_between(lake, w.logs_from, w.logs_to))
+    first = _ceil_minute(w.logs_from)
+    end = max(first, w.logs_to.replace(second=0, microsecond=0))
+    edges = [(a, b) for a, b in ((w.logs_from, min(first, w.logs_to)), (max(end, w.logs_from), w.logs_to)) if a < b]
+    edge_stats = None
+    for a, b in edges:
+        part = Q.host_request_stats(_requests_between(lake, a, b))
+        edge_stats = part if edge_stats is None else edge_stats.unionByName(part)
+    return Q.host_stats_from_minutes(lake.read(T.IIS_REQUEST_STATS.name), first, end, edge_stats)
+
+
+def _ceil_minute(t: datetime) -> datetime:
+    floor = t.replace(second=0, microsecond=0)
+    return floor if floor == t else floor + timedelta(minutes=1)
 
 
 def show_gold(lake: Lake, run_id: str, top: int) -> None:
@@ -198,6 +238,13 @@ def add_window_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_window_arguments(parser)
+    parser.add_argument("--incremental", action="store_true",
+                        help="scheduled mode: hunt the alerts landed (by ingestion) since the last successful "
+                             "incremental run, plus alerts still waiting for their host's IIS logs (retried for "
+                             "hunt.retry_missing_logs, default 24h), over their log lookback up to --as-of (default "
+                             "now); the watermark moves only after publishing, and two runs at once cannot both "
+                             "take the same alerts (the second stops; a dead run's claim expires after "
+                             "hunt.claim_timeout). The alert window options do not apply")
     add_common_arguments(parser)
 
 
@@ -221,6 +268,15 @@ def finish(lake: Lake, cfg: dict, result: HuntResult) -> int:
 
 def body(args, cfg, spark) -> int:
     lake = Lake.from_config(spark, cfg)
+    if args.incremental:
+        from jobs import incremental
+
+        if args.alerts_from or args.alerts_to or args.logs_from or args.logs_to:
+            raise UserError("--incremental takes its windows from the watermark: use --as-of only")
+        inc = incremental.run(spark, lake, cfg, parse_ts(args.as_of) if args.as_of else None)
+        code = finish(lake, cfg, inc.hunt) if inc.hunt is not None else 0
+        print(inc.summary())
+        return code
     return finish(lake, cfg, hunt(spark, lake, cfg, windows_from_args(cfg, args)))
 
 

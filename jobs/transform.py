@@ -5,7 +5,7 @@ Only landing runs that silver does not hold yet are processed (ledger `_state/la
 replaces anything a crashed earlier attempt wrote for those runs); alert tables are MERGEd on natural keys. Running it
 twice changes nothing.
 
-Tables: silver/iis_request, silver/alert_entity, silver/webshell_candidate, silver/alert_finding.
+Tables: silver/iis_request, silver/iis_request_stats, silver/alert_entity, silver/webshell_candidate, silver/alert_finding.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from jobs.common import add_common_arguments, module_main, new_run_id
 from jobs.io import Lake
+from pipelines import quality as Q
 from pipelines.entities import alert_entities, candidate_rows, entity_findings
 from pipelines.requests import normalize_requests
 from schemas import tables as T
@@ -85,7 +86,22 @@ def transform_requests(spark: SparkSession, lake: Lake, runs: list[tuple[str, in
     finally:
         spark.conf.unset("spark.databricks.delta.optimizeWrite.enabled")
     metrics = lake.last_operation_metrics(T.IIS_REQUEST.name)
+    write_request_stats(lake, ids)
     return int(metrics.get("numOutputRows", 0))
+
+
+def write_request_stats(lake: Lake, runs: list[str] | None) -> None:
+    """silver/iis_request_stats for these landing runs (all runs when None), from the rows silver now holds: a
+    columnar read of five columns of the runs' own files. replaceWhere on `_run_id`, like the requests."""
+    requests = lake.read(T.IIS_REQUEST.name)
+    if runs is not None:
+        requests = requests.where(_run_filter(runs))
+    stats = Q.request_stats(requests).coalesce(1)
+    writer = stats.write.format("delta").mode("overwrite")
+    if runs is not None:
+        writer = writer.option("replaceWhere", f"_run_id IN ({_in_list(runs)})")
+    writer.save(lake.path(T.IIS_REQUEST_STATS.name)) if lake.by_path else writer.saveAsTable(
+        lake.ident(T.IIS_REQUEST_STATS.name).replace("`", ""))
 
 
 def _merge(lake: Lake, name: str, source: DataFrame, condition: str, update: dict | None) -> dict:
@@ -139,15 +155,25 @@ def _record(spark: SparkSession, lake: Lake, source: str, runs, run_id: str) -> 
     lake.append(rows.withColumn("recorded_at", F.current_timestamp()), T.TRANSFORMED_RUNS.name)
 
 
+SILVER = (T.TRANSFORMED_RUNS, T.IIS_REQUEST, T.IIS_REQUEST_STATS, T.ALERT_ENTITY, T.WEBSHELL_CANDIDATE,
+          T.ALERT_FINDING)
+
+
 def ensure_silver(lake: Lake) -> None:
-    for tdef in (T.TRANSFORMED_RUNS, T.IIS_REQUEST, T.ALERT_ENTITY, T.WEBSHELL_CANDIDATE, T.ALERT_FINDING):
+    """Create missing silver tables. A lake from before silver/iis_request_stats existed gets it computed from all
+    of silver/iis_request once."""
+    backfill = lake.exists(T.IIS_REQUEST.name) and not lake.exists(T.IIS_REQUEST_STATS.name)
+    for tdef in SILVER:
         lake.ensure(tdef)
+    if backfill:
+        log.info("transform: computing silver/iis_request_stats from all of silver/iis_request (once)")
+        write_request_stats(lake, None)
 
 
 def full_refresh(lake: Lake) -> None:
     """Empty silver and its state, so the next transform rebuilds it from all of bronze (after a change of
     providers or script extensions)."""
-    for tdef in (T.IIS_REQUEST, T.ALERT_ENTITY, T.WEBSHELL_CANDIDATE, T.ALERT_FINDING, T.TRANSFORMED_RUNS):
+    for tdef in SILVER:
         lake.delta(tdef.name).delete()
 
 

@@ -45,6 +45,28 @@ def host_request_stats(requests: DataFrame) -> DataFrame:
         F.count_if(F.col("sComputerName").isNull() & F.col("Computer").isNull()).alias("no_host"))
 
 
+def request_stats(requests: DataFrame) -> DataFrame:
+    """silver/iis_request rows -> per (landing run, minute, host): rows, rows without cIP, rows without any server
+    name. Sums of these give host_request_stats over any minute-aligned window."""
+    return requests.groupBy("_run_id", F.date_trunc("minute", "TimeGenerated").alias("Minute"), "HostName").agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count_if(F.col("cIP").isNull()).alias("no_cip"),
+        F.count_if(F.col("sComputerName").isNull() & F.col("Computer").isNull()).alias("no_host"))
+
+
+def host_stats_from_minutes(stats: DataFrame, first_minute: datetime, end_minute: datetime,
+                            edges: DataFrame | None = None) -> DataFrame:
+    """host_request_stats of the whole minutes [first_minute, end_minute) from request_stats rows, plus `edges`
+    (host_request_stats of the window's partial minutes, computed from the requests themselves) when the window
+    does not start or end on a minute."""
+    whole = (stats.where((F.col("Minute") >= F.lit(first_minute)) & (F.col("Minute") < F.lit(end_minute)))
+             .groupBy("HostName").agg(*[F.sum(c).alias(c) for c in ("rows", "no_cip", "no_host")]))
+    if edges is None:
+        return whole
+    return (whole.unionByName(edges).groupBy("HostName")
+            .agg(*[F.sum(c).cast("long").alias(c) for c in ("rows", "no_cip", "no_host")]))
+
+
 def candidate_host_logs(cands: DataFrame, host_stats: DataFrame) -> DataFrame:
     """For each candidate host: its alerts, and how many IIS requests the log window holds for it at all (0 means an
     empty result is explained by missing logs, not by the absence of an attacker)."""

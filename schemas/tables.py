@@ -100,6 +100,39 @@ LANDED_FILES = TableDef(
 )
 
 
+HUNT_WATERMARK = TableDef(
+    name="_state/hunt_watermark",
+    schema=StructType([
+        _f("from_ingested", TimestampType(), "Alerts ingested after this time are the run's (its key: one run per "
+           "start; 1970-01-01 for the first run)", nullable=False),
+        _f("to_ingested", TimestampType(), "... up to this time (the newest transformed alert row at the start)"),
+        _f("run_id", StringType(), "The hunt run holding (claimed) or having published this window"),
+        _f("status", StringType(), "claimed, published or failed"),
+        _f("claimed_at", TimestampType(), "When the run claimed the window"),
+        _f("finished_at", TimestampType(), "When it published or failed"),
+        _f("alerts", LongType(), "Alerts hunted (new and retried)"),
+    ]),
+    comment="Incremental hunts: each run claims the window of alert ingestion after the last published one, and "
+            "records it as published only after gold was published. A failed run leaves the watermark where it was",
+    properties={"shelltrace.layer": "state"},
+)
+
+HUNT_WAITING = TableDef(
+    name="_state/hunt_waiting",
+    schema=StructType([
+        _f("run_id", StringType(), "The incremental hunt run that found the alert's host without IIS logs"),
+        _f("SystemAlertId", StringType(), "Alert id"),
+        _f("HostName", StringType(), "Candidate host without IIS requests in the log window"),
+        _f("FileName", StringType(), "Candidate file"),
+        _f("waiting_since", TimestampType(), "When the alert was first found waiting"),
+        _f("retry_until", TimestampType(), "Retried by incremental hunts until then"),
+    ]),
+    comment="Alerts whose host had no IIS logs yet (export lag) when hunted incrementally; the next runs hunt them "
+            "again until their logs arrive or retry_until passes. The rows of the last published run are current",
+    properties={"shelltrace.layer": "state"},
+)
+
+
 # ---------------------------------------------------------------------------------------------------------- silver
 
 def _iis_request_schema() -> StructType:
@@ -125,6 +158,21 @@ IIS_REQUEST = TableDef(
     generated=EVENT_DATE,
     properties={"shelltrace.layer": "silver", "delta.dataSkippingStatsColumns":
                 "TimeGenerated,FileName,HostName,ShellLocation,cIP,_run_id"},
+)
+
+IIS_REQUEST_STATS = TableDef(
+    name="silver/iis_request_stats",
+    schema=StructType([
+        _f("_run_id", StringType(), "Landing run of the requests counted"),
+        _f("Minute", TimestampType(), "TimeGenerated truncated to the minute (UTC)"),
+        _f("HostName", StringType(), "HostName of silver/iis_request (null: the row names no server)"),
+        _f("rows", LongType(), "Requests"),
+        _f("no_cip", LongType(), "Requests without a client IP (cIP)"),
+        _f("no_host", LongType(), "Requests with neither sComputerName nor Computer"),
+    ]),
+    comment="Per landing run, minute and host: how many IIS requests silver holds, and how many lack a client IP or "
+            "a server name. Written with silver/iis_request; the quality gate reads it instead of every request",
+    properties={"shelltrace.layer": "silver", "delta.dataSkippingStatsColumns": "Minute,HostName,_run_id"},
 )
 
 ALERT_ENTITY = TableDef(
