@@ -13,6 +13,7 @@ COMMANDS = {
     "transform": ("jobs.transform", "bronze -> silver: alert entities, web-shell candidates, normalised requests"),
     "hunt": ("jobs.hunt", "candidates x requests -> attacker summary, checked and published to gold"),
     "run": ("jobs.run", "land both sources, transform and hunt in one go"),
+    "maintain": ("jobs.maintain", "compact (OPTIMIZE, Z-order on silver requests), VACUUM with a safe retention, checkpoint"),
     "quality": ("jobs.quality", "the latest quality-gate verdict and the history of checked runs"),
     "demo": ("jobs.demo", "generate realistic exports with planted web shells and run everything on a local lake"),
 }
@@ -24,6 +25,7 @@ shelltrace: hunt web shells named by Defender for Endpoint alerts in IIS logs, o
   transform  bronze -> silver (entities with $ref resolved, candidates, normalised requests), incrementally
   hunt       silver -> gold attacker summary for alert and log windows
   run        land + transform + hunt
+  maintain   OPTIMIZE (Z-order where the hunt looks), VACUUM (>= 168 h), checkpoints; idempotent
   quality    latest quality verdict and history
   demo       generated exports with planted shells -> local lake -> attacker table
 Run `shelltrace <command> --help` for a command's options.

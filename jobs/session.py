@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from conf import CONF_DIR
@@ -62,10 +63,20 @@ def _cache_resolved_jars(spark, package: str) -> None:
         os.replace(tmp, folder)
 
 
+def _python_in_utc() -> None:
+    """The Python process's local time zone becomes UTC, like the session's. PySpark converts naive datetimes with it
+    (createDataFrame reads them as local time, collect returns local time): without this, a job on a machine set to
+    another zone would shift every timestamp it passes between Python and Spark (watermarks, windows, claims)."""
+    if os.environ.get("TZ") != "UTC" and hasattr(time, "tzset"):
+        os.environ["TZ"] = "UTC"
+        time.tzset()
+
+
 def get_spark(cfg: dict | None = None, master: str | None = None, verbose: bool = False, app_name: str | None = None):
     """Return a Delta-enabled SparkSession configured from `cfg['spark']`."""
     from pyspark.sql import SparkSession
 
+    _python_in_utc()
     scfg = (cfg or {}).get("spark", {}) or {}
     extra = {str(k): str(v) for k, v in (scfg.get("conf") or {}).items()}
     common = {

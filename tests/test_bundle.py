@@ -104,6 +104,13 @@ def test_tasks_run_land_then_transform_then_hunt():
     assert {d["task_key"] for d in TASKS[hunt]["depends_on"]} == {transform}
 
 
+def test_the_scheduled_hunt_is_incremental():
+    (hunt,) = [t for t in TASKS.values() if t["python_wheel_task"]["parameters"][0] == "hunt"]
+    args = _parse(hunt)
+    assert args.incremental is True
+    assert (args.alerts_from, args.alerts_to, args.logs_from, args.logs_to) == (None, None, None, None)
+
+
 def test_the_job_runs_every_hour_on_the_hour_in_utc():
     schedule = JOB["schedule"]
     assert schedule["quartz_cron_expression"].split() == ["0", "0", "*", "*", "*", "?"]
