@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 from jobs import hunt as HJ
 from jobs.common import new_run_id
 from jobs.config import parse_duration
-from jobs.io import Lake
+from jobs.io import Lake, delta_conflicts
 from pipelines import quality as Q
 from schemas import tables as T
 
@@ -85,8 +85,6 @@ def newest_transformed_alert(lake: Lake) -> datetime | None:
 
 def claim(lake: Lake, start: datetime, run_id: str, timeout: timedelta) -> str:
     """Claim the window starting at `start` for `run_id`; returns the run that holds it after the attempt."""
-    from delta.exceptions import ConcurrentAppendException, ConcurrentDeleteReadException
-
     spark = lake.spark
     now = _naive(datetime.now(timezone.utc))
     src = spark.createDataFrame([(start, run_id, now)], "from_ingested timestamp, run_id string, claimed_at timestamp")
@@ -101,7 +99,7 @@ def claim(lake: Lake, start: datetime, run_id: str, timeout: timedelta) -> str:
          .whenNotMatchedInsert(values={"from_ingested": "s.from_ingested", "run_id": "s.run_id",
                                        "status": f"'{CLAIMED}'", "claimed_at": "s.claimed_at"})
          .execute())
-    except (ConcurrentAppendException, ConcurrentDeleteReadException) as exc:
+    except delta_conflicts() as exc:
         log.info("hunt --incremental: another run claimed the window from %s first (%s)", start,
                  type(exc).__name__)
     row = lake.read(T.HUNT_WATERMARK.name).where(F.col("from_ingested") == F.lit(start)).select("run_id").first()

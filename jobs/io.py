@@ -121,6 +121,16 @@ class Lake:
         return dict(row["operationMetrics"] or {}) if row else {}
 
 
+def delta_conflicts() -> tuple:
+    """Delta's commit-conflict exceptions (optimistic concurrency: another writer committed first). In delta-spark's
+    Python API they do not share a base class, so callers catch this tuple."""
+    from delta import exceptions as E
+
+    return (E.ConcurrentAppendException, E.ConcurrentDeleteReadException, E.ConcurrentDeleteDeleteException,
+            E.ConcurrentTransactionException, E.ConcurrentWriteException, E.MetadataChangedException,
+            E.ProtocolChangedException)
+
+
 def list_files(spark: SparkSession, path: str) -> DataFrame:
     """Every file under `path` (recursively) with size and modification time, without reading contents.
 

@@ -27,7 +27,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common import UserError, add_common_arguments, module_main
-from jobs.io import Lake
+from jobs.io import Lake, delta_conflicts
 from schemas import tables as T
 from schemas.sentinel import SOURCES
 
@@ -101,11 +101,6 @@ def target_file_bytes(lake: Lake, name: str, rows_per_file: int) -> int:
     if not rows:
         return 0
     return max(1 << 20, int(detail["sizeInBytes"] / rows * rows_per_file))
-
-
-def _is_conflict(exc: Exception) -> bool:
-    text = f"{type(exc).__name__}: {exc}"
-    return any(k in text for k in ("Concurrent", "DELTA_CONCURRENT", "ProtocolChanged", "MetadataChanged"))
 
 
 @contextmanager
@@ -185,9 +180,7 @@ def maintain(spark: SparkSession, lake: Lake, cfg: dict, retain_hours: float | N
         rep = TableReport(name, files_before=_num_files(lake, name))
         try:
             rep.optimized = optimize(spark, lake, name, cfg)
-        except Exception as exc:  # noqa: BLE001
-            if not _is_conflict(exc):
-                raise
+        except delta_conflicts():
             rep.optimized = "skipped: a concurrent write changed the same files"
             result.conflicts.append(name)
         if do_vacuum:
