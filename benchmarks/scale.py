@@ -404,21 +404,15 @@ def _exports(args, work: Path, f: dict) -> dict:
 def _warmup(spark, cfg, folder: Path, f: dict) -> None:
     from jobs import hunt as H
     from jobs.generate import generate
-    from jobs.io import Lake
-    from jobs.land import land
-    from jobs.transform import transform
+    from jobs.run import run_pipeline
 
     print("warm-up (1 day x 2,000 requests in a scratch lake) ...", flush=True)
     t0 = time.perf_counter()
     shutil.rmtree(folder, ignore_errors=True)
     m = generate(str(folder / "exports"), days=1, requests_per_day=2000)
-    lake = Lake(spark, root=str(folder / "lake"))
-    land(spark, lake, "security_alert", m["alerts_dir"])
-    land(spark, lake, "w3c_iis_log", m["iis_dir"])
-    transform(spark, lake, cfg)
     (a_from, a_to), (l_from, l_to) = m["alert_window"], m["log_window"]
     w = H.resolve_windows(cfg, a_from, a_to, l_from, l_to)
-    H.hunt(spark, lake, cfg, w)
+    run_pipeline(spark, {**cfg, "lake": {"root": str(folder / "lake")}}, m["alerts_dir"], m["iis_dir"], w)
     plain_spark_summary(spark, m["alerts_dir"], m["iis_dir"], w, cfg).collect()
     shutil.rmtree(folder, ignore_errors=True)
     f["warmup_s"] = round(time.perf_counter() - t0, 2)
