@@ -109,12 +109,22 @@ class Lake:
         row = self.spark.sql(f"DESCRIBE DETAIL {self.ident(name)}").select("properties").first()
         return dict(row["properties"] or {})
 
-    def append(self, df: DataFrame, name: str) -> None:
+    def append(self, df: DataFrame, name: str, optimize_write: bool | None = None) -> None:
+        """Append `df`. `optimize_write` True/False overrides the table's `delta.autoOptimize.optimizeWrite` for this
+        write (the session setting takes precedence over the table property); None keeps the table's choice."""
         writer = df.write.format("delta").mode("append")
-        if self.by_path:
-            writer.save(self.path(name))
-        else:
-            writer.saveAsTable(self.ident(name).replace("`", ""))
+        key = "spark.databricks.delta.optimizeWrite.enabled"
+        before = self.spark.conf.get(key, None)
+        if optimize_write is not None:
+            self.spark.conf.set(key, str(bool(optimize_write)).lower())
+        try:
+            if self.by_path:
+                writer.save(self.path(name))
+            else:
+                writer.saveAsTable(self.ident(name).replace("`", ""))
+        finally:
+            if optimize_write is not None:
+                self.spark.conf.unset(key) if before is None else self.spark.conf.set(key, before)
 
     def last_operation_metrics(self, name: str) -> dict:
         row = self.delta(name).history(1).select("operation", "operationMetrics").first()

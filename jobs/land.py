@@ -16,9 +16,10 @@ import logging
 import os
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
@@ -356,9 +357,37 @@ def _files_with_bad_rows(spark: SparkSession, lake: Lake, source: str, run_id: s
     return suspects + [p for p in counted if canon(p[0]) in unequal]
 
 
+def write_tasks(spark: SparkSession, plan: list, cfg_mb: float = 1024) -> int:
+    """How many tasks write bronze: one per `cfg_mb` MB of input (gzip counted as 8x its size), and never fewer than
+    the cluster's cores, so a run writes a few large files without losing parallelism."""
+    weighted = sum(p[1] * (8 if p[0].lower().endswith(".gz") else 1) for p in plan)
+    try:
+        cores = spark.sparkContext.defaultParallelism
+    except Exception:  # noqa: BLE001 - Spark Connect has no sparkContext
+        cores = int(spark.conf.get("spark.sql.shuffle.partitions", "8"))
+    return max(int(cores), -(-int(weighted) // int(cfg_mb * 1024 * 1024)), 1)
+
+
+def observed(obs: Observation, wait_s: float = 30.0) -> dict | None:
+    """An observation's metrics once its action has run, or None when they do not arrive within `wait_s` (they come
+    through the listener bus, a moment after the action returns)."""
+    jo = getattr(obs, "_jo", None)
+    if jo is None:                      # Spark Connect: the metrics come back with the command's result
+        try:
+            return obs.get
+        except Exception:  # noqa: BLE001 - no metrics: the caller falls back to counting
+            return None
+    deadline = time.monotonic() + wait_s
+    while not jo.future().isCompleted():
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+    return obs.get
+
+
 def land(spark: SparkSession, lake: Lake, source: str, input_path: str, fmt: str = "auto", *,
          host: str | None = None, site: str | None = None,
-         w3c_path_pattern: str | None = W.DEFAULT_PATH_PATTERN) -> LandResult:
+         w3c_path_pattern: str | None = W.DEFAULT_PATH_PATTERN, input_mb_per_task: float = 1024) -> LandResult:
     """Land the export files under `input_path`. Native IIS logs (w3c): `w3c_path_pattern` (a Python-style regex with
     named groups host and site, matched on the file path) gives `Computer` and the default `sSiteName`; `host` and
     `site` are used when the path does not match."""
@@ -406,17 +435,29 @@ def land(spark: SparkSession, lake: Lake, source: str, input_path: str, fmt: str
     ).withColumn("recorded_at", F.current_timestamp())
     lake.append(ledger_rows, T.LANDED_FILES.name)
 
-    # Two appends, nothing cached: bronze computes every column of the good rows; the quarantine append reads the
-    # files again but computes only what the reason needs (Spark prunes the JSON parse to TimeGenerated), and the
-    # raw text of the bad rows. Per-file counts come back from the commits themselves.
+    # One pass over the files for bronze. An observation on that same pass counts the rows that did not land and
+    # names their files; only those files are read again, for the quarantine (nothing cached, no second parse of
+    # clean files). Files are sized here (coalesce, no shuffle) rather than by Delta's optimized write.
     records = _records(spark, plan, schema, host, site, w3c_path_pattern)
     if records is not None:
-        lake.append(records.transform(P.typed_record(schema)).transform(P.bronze_rows(schema, run_id)),
-                    f"bronze/{source}")
-        log.info("land %s: bronze append committed", source)
+        seen = Observation(f"land-{run_id}")
+        typed = records.transform(P.typed_record(schema)).observe(
+            seen, F.count(F.lit(1)).alias("rows"), F.count("reason").alias("bad"),
+            F.collect_set(F.when(F.col("reason").isNotNull(), F.col("_source_file"))).alias("bad_files"))
+        tasks = write_tasks(spark, plan, cfg_mb=input_mb_per_task)
+        lake.append(typed.transform(P.bronze_rows(schema, run_id)).coalesce(tasks), f"bronze/{source}",
+                    optimize_write=False)
+        log.info("land %s: bronze append committed (%d write task(s) at most)", source, tasks)
         if os.environ.get("SHELLTRACE_CRASH_AFTER") == "bronze":  # used by the killed-run test: a real hard exit
             os._exit(137)
-        suspects = _files_with_bad_rows(spark, lake, source, run_id, plan)
+        metrics = observed(seen)
+        if metrics is not None:
+            bad = set(metrics["bad_files"] or [])
+            suspects = [p for p in plan if p[0] in bad]
+        else:
+            log.info("land %s: the write's observation did not arrive; counting lines to find files with bad rows",
+                     source)
+            suspects = _files_with_bad_rows(spark, lake, source, run_id, plan)
         if suspects:
             log.info("land %s: %d file(s) hold rows that did not land: reading them again for the quarantine",
                      source, len(suspects))
@@ -468,11 +509,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
 
 
+def land_options(cfg: dict) -> dict:
+    """The `land:` keys of the configuration as keyword arguments of `land`."""
+    land_cfg = cfg.get("land") or {}
+    return {"w3c_path_pattern": land_cfg.get("w3c_path_pattern") or None,
+            "input_mb_per_task": float(land_cfg.get("input_mb_per_task") or 1024)}
+
+
 def body(args, cfg, spark) -> int:
     lake = Lake.from_config(spark, cfg)
-    pattern = ((cfg.get("land") or {}).get("w3c_path_pattern") or None)
     result = land(spark, lake, args.source, absolute(args.input), args.format, host=args.host, site=args.site,
-                  w3c_path_pattern=pattern)
+                  **land_options(cfg))
     print(result.summary())
     return 0
 

@@ -8,7 +8,7 @@ import sys
 from jobs import hunt as hunt_job
 from jobs.common import add_common_arguments, module_main
 from jobs.io import Lake, absolute
-from jobs.land import FORMATS, land
+from jobs.land import FORMATS, land, land_options
 from jobs.transform import transform
 
 log = logging.getLogger("shelltrace")
@@ -16,8 +16,9 @@ log = logging.getLogger("shelltrace")
 
 def run_pipeline(spark, cfg: dict, alerts: str, iis: str, windows, alerts_format="auto", iis_format="auto"):
     lake = Lake.from_config(spark, cfg)
-    results = [land(spark, lake, "security_alert", absolute(alerts), alerts_format),
-               land(spark, lake, "w3c_iis_log", absolute(iis), iis_format)]
+    opts = land_options(cfg)
+    results = [land(spark, lake, "security_alert", absolute(alerts), alerts_format, **opts),
+               land(spark, lake, "w3c_iis_log", absolute(iis), iis_format, **opts)]
     for r in results:
         print(r.summary())
     t = transform(spark, lake, cfg)

@@ -68,18 +68,31 @@ def _record_struct(schema: StructType) -> StructType:
 def json_record(schema: StructType, text_col: str = "_text"):
     """Parse each JSON line once into `_rec` (the schema's columns, all as raw text; nested values kept as JSON
     text) and find its keys the schema lacks (`_extra_in`, parsed to a map only for the lines that have some).
-    A line that is not a JSON object gets the reason."""
-    known = F.array(*[F.lit(f.name) for f in schema.fields])
+    A line that is not a JSON object gets the reason.
+
+    The parse sits in a generator (`inline` of a one-row array): the filters after it (a row lands or goes to
+    quarantine by its `TimeGenerated`) cannot be pushed below a generator's output, so Spark parses each line once
+    instead of again inside the pushed-down filter. A line's keys are all known when it has as many keys as it has
+    non-null known columns (each such column is one of its keys); only the other lines (a JSON null, a duplicate or
+    an unknown key) pay for the exact set difference."""
+    names = [f.name for f in schema.fields]
+    known = F.array(*[F.lit(n) for n in names])
 
     def apply(df: DataFrame) -> DataFrame:
         text = F.col(text_col)
-        keys = F.json_object_keys(text)
+        # the known-key count is taken inside the generator too: the same expression after it sends Spark's
+        # constraint propagation into a blow-up
+        parsed = F.transform(F.array(F.from_json(text, _record_struct(schema))), lambda r: F.struct(
+            r.alias("_rec"), F.json_object_keys(text).alias("_keys"),
+            F.size(F.array_compact(F.array(*[r[n] for n in names]))).alias("_non_null")))
+        out = df.select("*", F.inline(parsed))
+        keys = F.col("_keys")
         unknown = F.array_except(keys, known)
-        extra = F.when(F.size(unknown) > 0, F.map_filter(F.from_json(text, "map<string,string>"),
-                                                          lambda k, v: F.array_contains(unknown, k)))
-        return (df.withColumn("_rec", F.from_json(text, _record_struct(schema)))
-                .withColumn("_extra_in", extra)
+        extra = F.when((F.size(keys) > F.col("_non_null")) & (F.size(unknown) > 0),
+                       F.map_filter(F.from_json(text, "map<string,string>"), lambda k, v: F.array_contains(unknown, k)))
+        return (out.withColumn("_extra_in", extra)
                 .withColumn("_pre_reason", F.when(keys.isNull(), F.lit(REASON_NOT_OBJECT)))
+                .drop("_keys", "_non_null")
                 .withColumnRenamed(text_col, "_raw"))
     return apply
 
@@ -91,9 +104,11 @@ def map_record(schema: StructType):
     def apply(df: DataFrame) -> DataFrame:
         m = F.col("_fields")
         extra = F.map_filter(m, lambda k, v: ~F.array_contains(F.array(*[F.lit(n) for n in known]), k))
-        return (df.withColumn("_rec", F.struct(*[m[n].alias(n) for n in known]))
-                .withColumn("_extra_in", F.when(F.size(extra) > 0, extra))
-                .drop("_fields"))
+        # in a generator, like json_record: the expressions after it refer to `_rec` instead of repeating the map
+        # lookups (and analysis does not have to inline them into every reference)
+        rec = F.struct(F.struct(*[m[n].alias(n) for n in known]).alias("_rec"),
+                       F.when(F.size(extra) > 0, extra).alias("_extra_in"))
+        return df.select("*", F.inline(F.array(rec))).drop("_fields")
     return apply
 
 

@@ -191,3 +191,63 @@ def test_a_wrong_source_is_refused_with_the_valid_choices(capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "security_alert" in err and "w3c_iis_log" in err
+
+
+def _json_lines(spark, lines):
+    return spark.createDataFrame([(i + 1, t) for i, t in enumerate(lines)], "_line long, _text string")
+
+
+def test_json_record_keeps_unknown_keys_in_extra_also_beside_null_or_repeated_known_keys(spark):
+    from pipelines.land import json_record
+    from schemas.sentinel import W3C_IIS_LOG
+
+    df = _json_lines(spark, [
+        '{"TimeGenerated": "2026-11-01T05:06:00Z", "cIP": "10.0.0.1"}',           # all known
+        '{"TimeGenerated": "2026-11-01T05:06:00Z", "cIP": null}',                  # all known, one JSON null
+        '{"TimeGenerated": "2026-11-01T05:06:00Z", "cIP": null, "Custom": 7}',     # unknown beside a null
+        '{"cIP": "10.0.0.1", "cIP": "10.0.0.2", "Zone": "dmz"}',                   # a repeated key and an unknown one
+        '{"TimeGenerated": "2026-11-01T05:06:00Z", "X": {"a": [1, 2]}}',           # nested unknown value as JSON
+        'not json',
+    ])
+    actual = df.transform(json_record(W3C_IIS_LOG)).select("_line", "_extra_in", "_pre_reason")
+    expected = spark.createDataFrame([
+        (1, None, None), (2, None, None), (3, {"Custom": "7"}, None), (4, {"Zone": "dmz"}, None),
+        (5, {"X": '{"a":[1,2]}'}, None), (6, None, REASON_NOT_OBJECT),
+    ], "_line long, _extra_in map<string,string>, _pre_reason string")
+    assertDataFrameEqual(actual, expected)
+
+
+def test_landing_parses_each_json_line_once(spark):
+    """The row/quarantine filter must not be pushed below the parse (which would parse every line twice)."""
+    from pipelines.land import bronze_rows, json_record, typed_record
+    from schemas.sentinel import W3C_IIS_LOG
+
+    df = (_json_lines(spark, ['{"TimeGenerated": "2026-11-01T05:06:00Z"}']).withColumn("_source_file", F.lit("f"))
+          .transform(json_record(W3C_IIS_LOG)).transform(typed_record(W3C_IIS_LOG))
+          .transform(bronze_rows(W3C_IIS_LOG, "run")))
+    plan = df._jdf.queryExecution().executedPlan().toString()
+    assert plan.count("from_json(StructField(TenantId") == 1, plan
+    assert plan.count("jsonObjectKeys") == 1, plan
+
+
+def test_only_files_with_rows_that_did_not_land_are_read_again_for_the_quarantine(spark, lake, tmp_path, caplog):
+    write_lines(export_blob(tmp_path / "in", "2026-11-01T05:05"), [iis_row("2026-11-01T05:06:00Z")])
+    write_lines(export_blob(tmp_path / "in", "2026-11-01T05:10"), [iis_row("2026-11-01T05:11:00Z"), "oops"])
+    write_lines(export_blob(tmp_path / "in", "2026-11-01T05:15"), [iis_row("2026-11-01T05:16:00Z")])
+    with caplog.at_level("INFO", logger="shelltrace"):
+        result = land(spark, lake, "w3c_iis_log", str(tmp_path / "in"))
+    assert (result.rows_read, result.rows_landed, result.rows_quarantined) == (4, 3, 1)
+    assert "1 file(s) hold rows that did not land" in caplog.text
+    assertDataFrameEqual(lake.read("quarantine/w3c_iis_log").select("_line", "raw"),
+                         spark.createDataFrame([(2, "oops")], "_line long, raw string"))
+
+
+def test_bronze_write_tasks_follow_input_size_never_below_the_cores(spark):
+    from jobs.land import write_tasks
+
+    cores = spark.sparkContext.defaultParallelism
+    gib = 1024 ** 3
+    assert write_tasks(spark, [("a.json", 10, None, "jsonl", 0)]) == cores
+    assert write_tasks(spark, [(f"{i}.json", gib, None, "jsonl", 0) for i in range(5)]) == max(cores, 5)
+    assert write_tasks(spark, [("a.json.gz", gib, None, "jsonl", 0)]) == max(cores, 8)
+    assert write_tasks(spark, [("a.json", 3 * gib, None, "jsonl", 0)], cfg_mb=512) == max(cores, 6)
