@@ -245,9 +245,9 @@ def test_only_files_with_rows_that_did_not_land_are_read_again_for_the_quarantin
 def test_bronze_write_tasks_follow_input_size_never_below_the_cores(spark):
     from jobs.land import write_tasks
 
-    cores = spark.sparkContext.defaultParallelism
+    least = 2 * spark.sparkContext.defaultParallelism
     gib = 1024 ** 3
-    assert write_tasks(spark, [("a.json", 10, None, "jsonl", 0)]) == cores
-    assert write_tasks(spark, [(f"{i}.json", gib, None, "jsonl", 0) for i in range(5)]) == max(cores, 5)
-    assert write_tasks(spark, [("a.json.gz", gib, None, "jsonl", 0)]) == max(cores, 8)
-    assert write_tasks(spark, [("a.json", 3 * gib, None, "jsonl", 0)], cfg_mb=512) == max(cores, 6)
+    assert write_tasks(spark, [("a.json", 10, None, "jsonl", 0)]) == least
+    assert write_tasks(spark, [(f"{i}.json", gib, None, "jsonl", 0) for i in range(9)]) == max(least, 9)
+    assert write_tasks(spark, [("a.json.gz", gib, None, "jsonl", 0)]) == max(least, 8)
+    assert write_tasks(spark, [("a.json", 3 * gib, None, "jsonl", 0)], cfg_mb=256) == max(least, 12)
