@@ -251,3 +251,28 @@ def test_bronze_write_tasks_follow_input_size_never_below_the_cores(spark):
     assert write_tasks(spark, [(f"{i}.json", gib, None, "jsonl", 0) for i in range(9)]) == max(least, 9)
     assert write_tasks(spark, [("a.json.gz", gib, None, "jsonl", 0)]) == max(least, 8)
     assert write_tasks(spark, [("a.json", 3 * gib, None, "jsonl", 0)], cfg_mb=256) == max(least, 12)
+
+
+def test_an_observation_that_never_arrives_gives_none(spark):
+    from pyspark.sql import Observation
+
+    from jobs.land import observed
+
+    seen = Observation("never-run")
+    spark.range(3).observe(seen, F.count(F.lit(1)).alias("n"))      # no action runs
+    assert observed(seen, wait_s=0.2) is None
+    ran = Observation("ran")
+    spark.range(3).observe(ran, F.count(F.lit(1)).alias("n")).write.format("noop").mode("overwrite").save()
+    assert observed(ran) == {"n": 3}
+
+
+def test_without_an_observation_line_counts_name_the_files_with_rows_that_did_not_land(spark, lake, tmp_path):
+    from jobs.land import _files_with_bad_rows
+
+    write_lines(export_blob(tmp_path / "in", "2026-11-01T05:05"), [iis_row("2026-11-01T05:06:00Z")])
+    bad = write_lines(export_blob(tmp_path / "in", "2026-11-01T05:10"), [iis_row("2026-11-01T05:11:00Z"), "oops"])
+    result = land(spark, lake, "w3c_iis_log", str(tmp_path / "in"))
+    landed = [r.path for r in lake.read("_state/landed_files").select("path").distinct().collect()]
+    suspects = _files_with_bad_rows(spark, lake, "w3c_iis_log", result.run_id,
+                                    [(p, 0, None, "jsonl", 0) for p in sorted(landed)])
+    assert len(landed) == 2 and len(suspects) == 1 and suspects[0][0].endswith(str(bad)), suspects
