@@ -1,6 +1,8 @@
 """The lake's edge: where tables live, how they are created, read and written. Pipelines never touch this."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import logging
 import os
 import re
@@ -109,22 +111,29 @@ class Lake:
         row = self.spark.sql(f"DESCRIBE DETAIL {self.ident(name)}").select("properties").first()
         return dict(row["properties"] or {})
 
-    def append(self, df: DataFrame, name: str, optimize_write: bool | None = None) -> None:
-        """Append `df`. `optimize_write` True/False overrides the table's `delta.autoOptimize.optimizeWrite` for this
-        write (the session setting takes precedence over the table property); None keeps the table's choice."""
-        writer = df.write.format("delta").mode("append")
+    @contextmanager
+    def optimized_writes(self, enabled: bool | None):
+        """Within the block, Delta's optimized writes are on/off whatever the tables' `delta.autoOptimize.optimizeWrite`
+        (the session setting takes precedence over the table property); None keeps each table's choice. The session's
+        own setting, if any, is restored afterwards."""
         key = "spark.databricks.delta.optimizeWrite.enabled"
         before = self.spark.conf.get(key, None)
-        if optimize_write is not None:
-            self.spark.conf.set(key, str(bool(optimize_write)).lower())
+        if enabled is not None:
+            self.spark.conf.set(key, str(bool(enabled)).lower())
         try:
+            yield
+        finally:
+            if enabled is not None:
+                self.spark.conf.unset(key) if before is None else self.spark.conf.set(key, before)
+
+    def append(self, df: DataFrame, name: str, optimize_write: bool | None = None) -> None:
+        """Append `df`; `optimize_write` as in `optimized_writes`."""
+        writer = df.write.format("delta").mode("append")
+        with self.optimized_writes(optimize_write):
             if self.by_path:
                 writer.save(self.path(name))
             else:
                 writer.saveAsTable(self.ident(name).replace("`", ""))
-        finally:
-            if optimize_write is not None:
-                self.spark.conf.unset(key) if before is None else self.spark.conf.set(key, before)
 
     def last_operation_metrics(self, name: str) -> dict:
         row = self.delta(name).history(1).select("operation", "operationMetrics").first()

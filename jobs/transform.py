@@ -80,11 +80,8 @@ def transform_requests(spark: SparkSession, lake: Lake, runs: list[tuple[str, in
     writer = (silver.write.format("delta").mode("overwrite")
               .option("replaceWhere", f"_run_id IN ({_in_list(ids)})"))
     # optimized writes would re-bin the range partitions; the layout here is deliberate
-    spark.conf.set("spark.databricks.delta.optimizeWrite.enabled", "false")
-    try:
+    with lake.optimized_writes(False):
         writer.save(target) if target else writer.saveAsTable(lake.ident(T.IIS_REQUEST.name).replace("`", ""))
-    finally:
-        spark.conf.unset("spark.databricks.delta.optimizeWrite.enabled")
     metrics = lake.last_operation_metrics(T.IIS_REQUEST.name)
     write_request_stats(lake, ids)
     return int(metrics.get("numOutputRows", 0))

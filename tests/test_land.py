@@ -276,3 +276,17 @@ def test_without_an_observation_line_counts_name_the_files_with_rows_that_did_no
     suspects = _files_with_bad_rows(spark, lake, "w3c_iis_log", result.run_id,
                                     [(p, 0, None, "jsonl", 0) for p in sorted(landed)])
     assert len(landed) == 2 and len(suspects) == 1 and suspects[0][0].endswith(str(bad)), suspects
+
+
+def test_optimized_writes_switch_restores_the_session_setting(spark, lake):
+    key = "spark.databricks.delta.optimizeWrite.enabled"
+    spark.conf.set(key, "true")
+    try:
+        with lake.optimized_writes(False):
+            assert spark.conf.get(key) == "false"
+        assert spark.conf.get(key) == "true"
+    finally:
+        spark.conf.unset(key)
+    with lake.optimized_writes(False):
+        assert spark.conf.get(key) == "false"
+    assert spark.conf.get(key, None) is None
