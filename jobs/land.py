@@ -443,8 +443,7 @@ def land(spark: SparkSession, lake: Lake, source: str, input_path: str, fmt: str
     if records is not None:
         seen = Observation(f"land-{run_id}")
         typed = records.transform(P.typed_record(schema)).observe(
-            seen, F.count(F.lit(1)).alias("rows"), F.count("reason").alias("bad"),
-            F.collect_set(F.when(F.col("reason").isNotNull(), F.col("_source_file"))).alias("bad_files"))
+            seen, F.collect_set(F.when(F.col("reason").isNotNull(), F.col("_source_file"))).alias("bad_files"))
         tasks = write_tasks(spark, plan, cfg_mb=input_mb_per_task)
         lake.append(typed.transform(P.bronze_rows(schema, run_id)).coalesce(tasks), f"bronze/{source}",
                     optimize_write=False)
