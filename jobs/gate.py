@@ -164,6 +164,10 @@ def _outcomes(suite: str, result) -> list[Outcome]:
     return out
 
 
+def _blocking(expectations) -> bool:
+    return any(str(getattr(e.severity, "value", e.severity) or CRITICAL).lower() == CRITICAL for e in expectations)
+
+
 def _checkpoint(ctx, gx, name: str, batch, suite, result_format: dict):
     vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
     return ctx.checkpoints.add(gx.Checkpoint(name=name, validation_definitions=[vd], result_format=result_format))
@@ -178,25 +182,28 @@ def run_gate(run_id: str, frames: dict[str, tuple[DataFrame, list, list]], quali
     docs_dir = os.path.join(quality_dir, "docs") if quality_dir else None
     ctx = _context(docs_dir)
     source = ctx.data_sources.add_spark(name="shelltrace")
-    outcomes, raw = [], {}
-    # GX makes several passes per frame: the frames are small (the staged rows, per-host and per-source
-    # aggregates), so each is computed once and kept in memory for the checks
+    # GX makes several passes per frame: the frames are small (the result about to be published, per-host and
+    # per-source aggregates), so each is computed once and kept in memory for the checks
     cached = {name: df.persist() for name, (df, _, _) in frames.items()}
     try:
+        outcomes, raw = [], {}
         for name, (_, expectations, index_cols) in frames.items():
             t0 = time.monotonic()
             df = cached[name]
-            asset = source.add_dataframe_asset(name=name)
-            batch = asset.add_batch_definition_whole_dataframe(f"{name}_all")
+            batch = source.add_dataframe_asset(name=name).add_batch_definition_whole_dataframe(f"{name}_all")
             suite = ctx.suites.add(gx.ExpectationSuite(name=f"shelltrace_{name}", expectations=expectations))
-            # First pass: verdicts only. GX then bundles the row-level checks into a few aggregate queries; asking
-            # for examples costs several more Spark jobs per expectation. Only a frame with a failed (or warned)
-            # expectation is validated again, with a few offending rows per expectation.
-            result = _checkpoint(ctx, gx, f"{run_id}_{name}", batch, suite, {"result_format": "BOOLEAN_ONLY"}).run(
-                batch_parameters={"dataframe": df}, run_id=None)
-            if not result.success:
-                detail = {"result_format": "SUMMARY", "partial_unexpected_count": 5,
-                          "unexpected_index_column_names": [c for c in index_cols if c in df.columns]}
+            detail = {"result_format": "SUMMARY", "partial_unexpected_count": 5,
+                      "unexpected_index_column_names": [c for c in index_cols if c in df.columns]}
+            result = None
+            if _blocking(expectations):
+                # A frame with critical checks (the result about to be published), which normally passes: first
+                # verdicts only, which GX bundles into a few aggregate queries (examples cost several more Spark
+                # jobs per expectation); validated again, with a few offending rows per expectation, if it failed.
+                result = _checkpoint(ctx, gx, f"{run_id}_{name}", batch, suite, {"result_format": "BOOLEAN_ONLY"}).run(
+                    batch_parameters={"dataframe": df}, run_id=None)
+            # Warnings only (small per-run aggregates of the inputs, whose findings are common): one pass with
+            # examples, rather than a verdict pass and a second pass when something is found.
+            if result is None or not result.success:
                 result = _checkpoint(ctx, gx, f"{run_id}_{name}_detail", batch, suite, detail).run(
                     batch_parameters={"dataframe": df}, run_id=None)
             for vr in result.run_results.values():

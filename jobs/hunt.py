@@ -1,9 +1,10 @@
 """`shelltrace hunt`: web-shell candidates x IIS requests -> attacker summary, published to gold.
 
 Windows are half-open [from, to). Either give them explicitly, or `--as-of` (default: now) with the configured
-lookbacks (alerts 1 hour, logs 7 days, as in the Sentinel rule). The result is staged, then upserted into
-gold/attacker_summary in one MERGE: a new key is inserted; an existing key is replaced only when this run's
-LogWindowEnd is not older than the stored one; keys this run did not see stay.
+lookbacks (alerts 1 hour, logs 7 days, as in the Sentinel rule). The result is computed once (held by the
+executors), checked by the quality gate, then upserted into gold/attacker_summary in one MERGE: a new key is inserted; an existing key is replaced only when this run's
+LogWindowEnd is not older than the stored one; keys this run did not see stay. A run the gate
+stops publishes nothing; its rows go to _staging/attacker_summary for inspection.
 """
 from __future__ import annotations
 
@@ -108,9 +109,16 @@ def compute(spark: SparkSession, lake: Lake, cfg: dict, w: Windows, run_id: str,
             .select(*[f.name for f in T.GOLD_SCHEMA.fields])), cands, keys
 
 
+def materialize(df: DataFrame) -> DataFrame:
+    """The run's result computed once and held by the executors (a local checkpoint: its lineage is cut, so what
+    the gate checks is exactly what is published; a lost executor fails the run rather than recomputing it)."""
+    return df.localCheckpoint(eager=True)
+
+
 def stage(lake: Lake, df: DataFrame, run_id: str) -> DataFrame:
-    """Write the run's result to the staging table (one run's rows, replaced if the run id repeats)."""
-    staging_def = T.TableDef(name=STAGING, schema=T.GOLD_SCHEMA, comment="Hunt results before their checks",
+    """Write a run's result to the staging table (one run's rows, replaced if the run id repeats): done when the
+    gate stops a run, so its rows can be inspected there."""
+    staging_def = T.TableDef(name=STAGING, schema=T.GOLD_SCHEMA, comment="Hunt results stopped by the quality gate",
                              properties={"shelltrace.layer": "staging"})
     lake.ensure(staging_def)
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", f"HuntRunId = '{run_id}'")
@@ -118,15 +126,16 @@ def stage(lake: Lake, df: DataFrame, run_id: str) -> DataFrame:
     return lake.read(STAGING).where(F.col("HuntRunId") == run_id)
 
 
-def publish(lake: Lake, staged: DataFrame) -> tuple[int, int]:
-    """Upsert into gold in one Delta transaction (MERGE)."""
+def publish(lake: Lake, checked: DataFrame) -> tuple[int, int]:
+    """Upsert the checked rows into gold in one Delta transaction (MERGE); (inserted, updated). The source is a
+    local checkpoint (deterministic, already computed), so Delta need not materialize it again."""
     lake.ensure(T.ATTACKER_SUMMARY)
     cond = " AND ".join(f"t.{k} <=> s.{k}" for k in T.GOLD_KEY)
-    (lake.delta(T.ATTACKER_SUMMARY.name).alias("t").merge(staged.alias("s"), cond)
-     .whenMatchedUpdateAll(condition="s.LogWindowEnd >= t.LogWindowEnd")
-     .whenNotMatchedInsertAll().execute())
-    m = lake.last_operation_metrics(T.ATTACKER_SUMMARY.name)
-    return int(m.get("numTargetRowsInserted", 0)), int(m.get("numTargetRowsUpdated", 0))
+    with lake.session_setting("spark.databricks.delta.merge.materializeSource", "none"):
+        m = (lake.delta(T.ATTACKER_SUMMARY.name).alias("t").merge(checked.alias("s"), cond)
+             .whenMatchedUpdateAll(condition="s.LogWindowEnd >= t.LogWindowEnd")
+             .whenNotMatchedInsertAll().execute().first())
+    return int(m["num_inserted_rows"]), int(m["num_updated_rows"])
 
 
 def require_silver(lake: Lake) -> None:
@@ -145,18 +154,18 @@ def hunt(spark: SparkSession, lake: Lake, cfg: dict, w: Windows, *, run_id: str 
     summary, cands, keys = compute(spark, lake, cfg, w, run_id, result, cands)
     staged = None
     try:
-        staged = stage(lake, summary, run_id).persist()
+        staged = materialize(summary)
         stats = staged.agg(F.count("*").alias("rows"), F.coalesce(F.sum("RequestCount"), F.lit(0)).alias("req")).first()
         result.rows, result.matched_requests = int(stats["rows"]), int(stats["req"])
-        log.info("hunt: staged %d attacker row(s) from %d matched request(s)", result.rows, result.matched_requests)
+        log.info("hunt: computed %d attacker row(s) from %d matched request(s)", result.rows, result.matched_requests)
         result.gate = check(spark, lake, cfg, w, run_id, staged, cands, extra_frames)
         if result.gate.failed_critical:
-            log.error("hunt: quality gate failed; nothing published (staged rows kept in %s for HuntRunId %s)",
+            stage(lake, staged, run_id)
+            log.error("hunt: quality gate failed; nothing published (the run's rows are in %s, HuntRunId %s)",
                       lake.ident(STAGING), run_id)
             return result
         result.inserted, result.updated = publish(lake, staged)
         result.published = True
-        lake.delta(STAGING).delete(F.col("HuntRunId") == run_id)
     finally:
         for df in (cands, keys, staged):
             if df is not None:

@@ -112,19 +112,24 @@ class Lake:
         return dict(row["properties"] or {})
 
     @contextmanager
+    def session_setting(self, key: str, value: str | None):
+        """Within the block, the Spark session setting `key` is `value` (None: left as it is); the session's own
+        setting, if any, is restored afterwards."""
+        before = self.spark.conf.get(key, None)
+        if value is not None:
+            self.spark.conf.set(key, value)
+        try:
+            yield
+        finally:
+            if value is not None:
+                self.spark.conf.unset(key) if before is None else self.spark.conf.set(key, before)
+
     def optimized_writes(self, enabled: bool | None):
         """Within the block, Delta's optimized writes are on/off whatever the tables' `delta.autoOptimize.optimizeWrite`
         (the session setting takes precedence over the table property); None keeps each table's choice. The session's
         own setting, if any, is restored afterwards."""
-        key = "spark.databricks.delta.optimizeWrite.enabled"
-        before = self.spark.conf.get(key, None)
-        if enabled is not None:
-            self.spark.conf.set(key, str(bool(enabled)).lower())
-        try:
-            yield
-        finally:
-            if enabled is not None:
-                self.spark.conf.unset(key) if before is None else self.spark.conf.set(key, before)
+        return self.session_setting("spark.databricks.delta.optimizeWrite.enabled",
+                                    None if enabled is None else str(bool(enabled)).lower())
 
     def append(self, df: DataFrame, name: str, optimize_write: bool | None = None) -> None:
         """Append `df`; `optimize_write` as in `optimized_writes`."""

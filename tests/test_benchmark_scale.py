@@ -233,7 +233,7 @@ def test_the_scale_benchmark_runs_and_shelltrace_duckdb_and_plain_spark_agree(sp
     results = tmp_path / "results"
     code = S.main(["--days", "2", "--per-day", "3000", "--workdir", str(tmp_path / "work"), "--name", "ci-small",
                    "--results-dir", str(results), "--layout", "mixed", "--gzip-share", "0.2",
-                   "--malformed-lines", "6", "--no-warmup", "--reference",
+                   "--malformed-lines", "6", "--no-warmup", "--reference", "--hunt-runs", "2",
                    "--set", "transform.rows_per_file=1000"], spark=spark)
     assert code == 0
     out = json.loads((results / "ci-small.json").read_text())
@@ -251,6 +251,7 @@ def test_the_scale_benchmark_runs_and_shelltrace_duckdb_and_plain_spark_agree(sp
     hunt = stages["hunt"]
     assert 0 < hunt["silver_files_read"] == hunt["silver_files_read_check"] < hunt["silver_files_total"]
     assert 0 < hunt["silver_mb_read"] < hunt["silver_mb_total"]
+    assert len(hunt["runs_s"]) == 2 and hunt["wall_s"] == min(hunt["runs_s"])
     assert set(out["ratios"]) == {"duckdb_vs_hunt", "duckdb_vs_shelltrace_end_to_end", "plain_spark_vs_hunt",
                                   "plain_spark_vs_shelltrace_end_to_end"}
     assert out["sizes"]["iis_rows"] == 6003 and not (ROOT / "benchmarks" / "results" / "ci-small.json").exists()

@@ -123,6 +123,24 @@ def test_the_same_hunt_twice_leaves_gold_unchanged_but_for_run_columns(spark, hu
     assert after.select("HuntRunId").distinct().collect()[0][0] == again.run_id
 
 
+def test_a_published_run_leaves_nothing_in_staging(spark, hunted):
+    _, lake, _, result = hunted
+    assert result.published
+    assert not lake.exists(H.STAGING) or lake.read(H.STAGING).where(F.col("HuntRunId") == result.run_id).count() == 0
+
+
+def test_a_run_the_gate_stops_keeps_its_rows_in_staging_and_leaves_gold_untouched(spark, hunted):
+    _, lake, w, published = hunted
+    gold_version = lake.delta(T.ATTACKER_SUMMARY.name).history(1).first()["version"]
+    stopped = H.hunt(spark, lake, {**CFG, "quality": {"max_gold_rows": 0}}, w)
+    assert not stopped.published and stopped.gate.failed_critical and stopped.rows == published.rows > 0
+    assert lake.delta(T.ATTACKER_SUMMARY.name).history(1).first()["version"] == gold_version
+    staged = lake.read(H.STAGING).where(F.col("HuntRunId") == stopped.run_id)
+    gold = lake.read(T.ATTACKER_SUMMARY.name)
+    key_and_figures = [*T.GOLD_KEY, "RequestCount", "StartTime", "EndTime", "AlertIds"]
+    assertDataFrameEqual(staged.select(*key_and_figures), gold.select(*key_and_figures))
+
+
 def test_gold_is_readable_without_spark_and_gives_the_same_rows(spark, hunted):
     from deltalake import DeltaTable
 
