@@ -1,4 +1,4 @@
-"""The quality gate: Great Expectations suites defined in code, run on the staged hunt result and on the run's
+"""The quality gate: Great Expectations suites defined in code, run on the hunt result and on the run's
 inputs before anything is published (write-audit-publish).
 
 Every expectation carries a severity: `critical` blocks publishing (the hunt exits 3 and gold stays as it was),
@@ -76,7 +76,7 @@ class GateResult:
 
 
 def gold_expectations(cfg: dict, logs_from: datetime, logs_to: datetime) -> list:
-    """Critical checks of the staged attacker summary (the rows about to be published)."""
+    """Critical checks of the attacker summary (the rows about to be published)."""
     import great_expectations as gx
 
     E = gx.expectations
@@ -234,10 +234,10 @@ def run_gate(run_id: str, frames: dict[str, tuple[DataFrame, list, list]], quali
     return gate
 
 
-def hunt_frames(cfg: dict, staged: DataFrame, ledger: DataFrame | None, findings: DataFrame | None,
+def hunt_frames(cfg: dict, result: DataFrame, ledger: DataFrame | None, findings: DataFrame | None,
                 entities: DataFrame | None, cands: DataFrame, host_stats: DataFrame, w) -> dict:
     """The frames a hunt validates, with their expectations and example columns."""
-    frames = {"gold": (Q.gold_check_frame(staged), gold_expectations(cfg, w.logs_from, w.logs_to), GOLD_INDEX)}
+    frames = {"gold": (Q.gold_check_frame(result), gold_expectations(cfg, w.logs_from, w.logs_to), GOLD_INDEX)}
     inputs = input_expectations(cfg)
     exts = script_regex(cfg.get("hunt", {}).get("script_extensions", []))
     derived = {

@@ -2,9 +2,10 @@
 
 Windows are half-open [from, to). Either give them explicitly, or `--as-of` (default: now) with the configured
 lookbacks (alerts 1 hour, logs 7 days, as in the Sentinel rule). The result is computed once (held by the
-executors), checked by the quality gate, then upserted into gold/attacker_summary in one MERGE: a new key is inserted; an existing key is replaced only when this run's
-LogWindowEnd is not older than the stored one; keys this run did not see stay. A run the gate
-stops publishes nothing; its rows go to _staging/attacker_summary for inspection.
+executors), checked by the quality gate, then upserted into gold/attacker_summary in one MERGE: a new key is
+inserted; an existing key is replaced only when this run's LogWindowEnd is not older than the stored one; keys this
+run did not see stay. A run the gate stops publishes nothing; its rows go to _staging/attacker_summary for
+inspection.
 """
 from __future__ import annotations
 
@@ -146,30 +147,30 @@ def require_silver(lake: Lake) -> None:
 
 def hunt(spark: SparkSession, lake: Lake, cfg: dict, w: Windows, *, run_id: str | None = None,
          cands: DataFrame | None = None, extra_frames=None) -> HuntResult:
-    """Compute, stage, check and publish. `cands` and `extra_frames` (name -> (DataFrame, expectations, index
-    columns), validated with the rest) are for incremental hunts."""
+    """Compute, check and publish (or, when the gate fails, stage). `cands` and `extra_frames` (name ->
+    (DataFrame, expectations, index columns), validated with the rest) are for incremental hunts."""
     run_id = run_id or new_run_id("hunt")
     result = HuntResult(run_id, w)
     require_silver(lake)
     summary, cands, keys = compute(spark, lake, cfg, w, run_id, result, cands)
-    staged = None
     try:
-        staged = materialize(summary)
-        stats = staged.agg(F.count("*").alias("rows"), F.coalesce(F.sum("RequestCount"), F.lit(0)).alias("req")).first()
+        checked = materialize(summary)
+        stats = checked.agg(F.count("*").alias("rows"),
+                            F.coalesce(F.sum("RequestCount"), F.lit(0)).alias("req")).first()
         result.rows, result.matched_requests = int(stats["rows"]), int(stats["req"])
         log.info("hunt: computed %d attacker row(s) from %d matched request(s)", result.rows, result.matched_requests)
-        result.gate = check(spark, lake, cfg, w, run_id, staged, cands, extra_frames)
+        result.gate = check(spark, lake, cfg, w, run_id, checked, cands, extra_frames)
         if result.gate.failed_critical:
-            stage(lake, staged, run_id)
+            stage(lake, checked, run_id)
             log.error("hunt: quality gate failed; nothing published (the run's rows are in %s, HuntRunId %s)",
                       lake.ident(STAGING), run_id)
             return result
-        result.inserted, result.updated = publish(lake, staged)
+        result.inserted, result.updated = publish(lake, checked)
         result.published = True
     finally:
-        for df in (cands, keys, staged):
-            if df is not None:
-                df.unpersist()
+        # the checked rows are a local checkpoint: its blocks go when the DataFrame is garbage-collected
+        for df in (cands, keys):
+            df.unpersist()
     return result
 
 
@@ -180,14 +181,14 @@ def quality_dir(lake: Lake, cfg: dict) -> str | None:
     return f"{lake.root}/_quality" if lake.by_path and lake.root.startswith("/") else None
 
 
-def check(spark: SparkSession, lake: Lake, cfg: dict, w: Windows, run_id: str, staged: DataFrame, cands: DataFrame,
+def check(spark: SparkSession, lake: Lake, cfg: dict, w: Windows, run_id: str, checked: DataFrame, cands: DataFrame,
           extra_frames=None):
-    """Run the quality gate on the staged rows and on the run's inputs."""
+    """Run the quality gate on the run's rows and on the run's inputs."""
     from jobs import gate as G
 
     host_stats = host_request_stats(lake, w).persist()
     frames = G.hunt_frames(
-        cfg, staged,
+        cfg, checked,
         ledger=lake.read(T.LANDED_FILES.name) if lake.exists(T.LANDED_FILES.name) else None,
         findings=lake.read(T.ALERT_FINDING.name), entities=lake.read(T.ALERT_ENTITY.name),
         cands=cands, host_stats=host_stats, w=w)
