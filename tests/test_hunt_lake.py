@@ -195,6 +195,18 @@ def test_a_newer_or_equal_log_window_replaces_the_row(spark, tmp_path):
         [(13, "r3")]
 
 
+def test_a_key_with_a_null_site_name_is_updated_in_place_not_inserted_again(spark, tmp_path):
+    lake = Lake(spark, root=str(tmp_path / "lake"))
+    d = datetime(2026, 11, 8)
+    row = list(_gold_row("1.1.1.1", d, 10))
+    row[2] = None
+    assert H.publish(lake, spark.createDataFrame([tuple(row)], T.GOLD_SCHEMA)) == (1, 0)
+    row[5], row[-2] = 11, "r2"
+    assert H.publish(lake, spark.createDataFrame([tuple(row)], T.GOLD_SCHEMA)) == (0, 1)
+    assert [tuple(r) for r in lake.read(T.ATTACKER_SUMMARY.name).select("SiteName", "RequestCount", "HuntRunId")
+            .collect()] == [(None, 11, "r2")]
+
+
 def test_windows_default_to_as_of_with_the_configured_lookbacks():
     w = H.resolve_windows(CFG, as_of="2026-11-08T12:00:00Z")
     assert (w.alerts_from, w.alerts_to, w.logs_from, w.logs_to) == (

@@ -11,6 +11,7 @@ from schemas.sentinel import SECURITY_ALERT
 from tests.helpers import alert, candidates, frame, keys, request, shell_entities, summary, ts
 
 A_TIME = "2026-11-02T10:00:00Z"
+EXT_DEFAULT = [".asp", ".aspx", ".asmx", ".asax", ".php", ".jsp", ".js", ".cfm", ".shtml"]
 R_TIME = "2026-11-01T12:00:00Z"
 
 
@@ -236,3 +237,102 @@ def test_site_name_is_as_logged_and_may_be_null(spark):
     out = summary(spark, [alert("a1", A_TIME, shell_entities())], [request(R_TIME, sSiteName="-")])
     assert keys(out) == [("203.0.113.5", "web01", None, "/shell.aspx")]
 
+
+
+# ------------------------------------------------------------------------ rules pinned after a contract audit
+
+def test_entities_given_as_a_json_array_instead_of_a_string_are_parsed(spark):
+    from pipelines.entities import alert_entities, candidate_rows
+    from pipelines.land import json_record, typed_record
+
+    line = json.dumps({"TimeGenerated": "2026-11-02T10:00:00Z", "SystemAlertId": "a1", "ProviderName": "MDATP",
+                       "Entities": shell_entities(name="a.aspx")})
+    landed = (spark.createDataFrame([(1, line)], "_line long, _text string")
+              .transform(json_record(SECURITY_ALERT)).transform(typed_record(SECURITY_ALERT)))
+    cands = landed.transform(alert_entities()).transform(candidate_rows(["MDATP"], [".aspx"]))
+    assert cand_tuples(cands) == [("a.aspx", "web01", "a1")]
+
+
+def test_a_ref_that_has_a_type_is_an_entity_of_its_own(spark):
+    ents = [{"$id": "2", "Type": "host", "HostName": "web01"}, {"$id": "3", "Type": "file", "Name": "a.aspx"},
+            {"$ref": "3", "Type": "file", "Name": "typed.aspx"}]
+    assert cand_tuples(candidates(spark, [alert("a1", A_TIME, ents)])) == \
+        [("a.aspx", "web01", "a1"), ("typed.aspx", "web01", "a1")]
+
+
+def test_an_entity_nested_in_another_without_a_top_level_ref_is_no_candidate(spark):
+    ents = [{"$id": "2", "Type": "host", "HostName": "web01"},
+            {"$id": "3", "Type": "process", "ImageFile": {"$id": "4", "Type": "file", "Name": "wso.aspx"}}]
+    assert cand_tuples(candidates(spark, [alert("a1", A_TIME, ents)])) == []
+
+
+def test_every_file_of_an_alert_pairs_with_every_host_of_it(spark):
+    ents = [{"$id": "2", "Type": "host", "HostName": "web01"}, {"$id": "3", "Type": "host", "HostName": "web02"},
+            {"$id": "4", "Type": "file", "Name": "a.aspx"}, {"$id": "5", "Type": "file", "Name": "b.php"}]
+    assert cand_tuples(candidates(spark, [alert("a1", A_TIME, ents)])) == \
+        [("a.aspx", "web01", "a1"), ("a.aspx", "web02", "a1"), ("b.php", "web01", "a1"), ("b.php", "web02", "a1")]
+
+
+def test_an_empty_host_name_falls_back_to_the_netbios_name_and_a_host_without_names_is_no_candidate(spark):
+    alerts = [alert("a1", A_TIME, shell_entities(host="  ", netbios="WEB05")),
+              alert("a2", A_TIME, [{"$id": "2", "Type": "host", "FQDN": "web06.contoso.local"},
+                                   {"$id": "3", "Type": "file", "Name": "shell.aspx"}])]
+    assert cand_tuples(candidates(spark, alerts)) == [("shell.aspx", "web05", "a1")]
+
+
+def test_null_or_empty_entities_yield_nothing_and_are_findings(spark):
+    alerts = [alert("a1", A_TIME, "", AlertSeverity="High"), alert("a2", A_TIME, "   "),
+              {**alert("a3", A_TIME, "[]"), "Entities": None}]
+    findings = frame(spark, alerts, SECURITY_ALERT).transform(entity_findings()).select("SystemAlertId", "Reason")
+    assertDataFrameEqual(findings, spark.createDataFrame(
+        [("a1", "Entities is empty"), ("a2", "Entities is empty"), ("a3", "Entities is empty")],
+        "SystemAlertId string, Reason string"))
+    assert cand_tuples(candidates(spark, alerts)) == []
+
+
+def test_the_default_configuration_hunts_the_nine_script_extensions_of_mdatp_alerts():
+    from jobs.config import load_config
+
+    hunt = load_config(None, [])["hunt"]
+    assert sorted(hunt["script_extensions"]) == sorted(EXT_DEFAULT) and hunt["providers"] == ["MDATP"]
+
+
+def test_each_default_script_extension_makes_a_candidate(spark):
+    names = [f"s{e}" for e in EXT_DEFAULT] + ["notes.txt", "s.aspx.bak"]
+    ents = [{"$id": "1", "Type": "host", "HostName": "web01"}] + \
+        [{"$id": str(i + 2), "Type": "file", "Name": n.upper()} for i, n in enumerate(names)]
+    out = candidates(spark, [alert("a1", A_TIME, ents)], extensions=EXT_DEFAULT)
+    assert cand_tuples(out) == sorted((f"s{e}", "web01", "a1") for e in EXT_DEFAULT)
+
+
+def test_an_alert_row_outside_the_window_neither_names_nor_dates_the_alert(spark):
+    alerts = [alert("a1", "2026-11-01T23:55:00Z", shell_entities()), alert("a1", "2026-11-02T00:30:00Z",
+                                                                           shell_entities()),
+              alert("a2", "2026-11-01T23:00:00Z", shell_entities())]
+    row = summary(spark, alerts, [request(R_TIME)]).first()
+    assert (row.AlertIds, row.FirstAlertTime) == (["a1"], ts("2026-11-02T00:30:00Z"))
+
+
+def test_path_matched_when_the_directory_of_any_of_the_candidates_matches(spark):
+    alerts = [alert("a1", A_TIME, shell_entities(directory="D:\\sites\\a")),
+              alert("a2", A_TIME, shell_entities(directory="D:\\sites\\b\\Uploads"))]
+    reqs = [request(R_TIME, "/uploads/shell.aspx", ip="1.1.1.1"), request(R_TIME, "/c/shell.aspx", ip="2.2.2.2")]
+    out = summary(spark, alerts, reqs).select("AttackerIP", "PathMatched", "AlertIds")
+    assertDataFrameEqual(out, spark.createDataFrame(
+        [("1.1.1.1", True, ["a1", "a2"]), ("2.2.2.2", False, ["a1", "a2"])],
+        "AttackerIP string, PathMatched boolean, AlertIds array<string>"))
+
+
+def test_status_codes_are_sorted_as_numbers(spark):
+    reqs = [request(R_TIME, scStatus=s) for s in ("404", "1000", "200", "500")]
+    assert summary(spark, [alert("a1", A_TIME, shell_entities())], reqs).first().RequestStatusCodes == \
+        [200, 404, 500, 1000]
+
+
+def test_every_set_keeps_at_most_max_set_size_first_values(spark):
+    reqs = [request(R_TIME, csUserAgent=f"ua{i}", csMethod=m, scStatus=s, csCookie=f"c={i}", csReferer=f"r{i}",
+                    csUriQuery=f"q={i}") for i, m, s in ((3, "PUT", "500"), (1, "POST", "404"), (2, "GET", "200"))]
+    row = summary(spark, [alert("a1", A_TIME, shell_entities())], reqs, max_set_size=2).first()
+    assert (row.RequestUserAgents, row.RequestMethods, row.RequestStatusCodes, row.RequestCookies,
+            row.RequestReferers, row.RequestQueryStrings, row.RequestCount) == \
+        (["ua1", "ua2"], ["GET", "POST"], [200, 404], ["c=1", "c=2"], ["r1", "r2"], ["q=1", "q=2"], 3)

@@ -50,3 +50,11 @@ def test_a_script_is_a_name_ending_with_a_script_extension(spark):
 def test_entity_directory_is_compared_with_forward_slashes_lowercased_without_trailing_slash(spark):
     check(spark, norm_directory, [("C:\\inetpub\\wwwroot\\Uploads\\", "c:/inetpub/wwwroot/uploads"),
                                   ("/var/www//", "/var/www"), (None, None)])
+
+
+def test_norm_path_turns_a_percent_encoded_backslash_into_a_slash(spark):
+    check(spark, norm_path, [("/uploads%5Ccmd.aspx", "/uploads/cmd.aspx"), ("/uploads%5ccmd.aspx", "/uploads/cmd.aspx")])
+
+
+def test_norm_uri_collapses_slashes_that_were_percent_encoded(spark):
+    check(spark, norm_uri, [("/%2F%2Fuploads/cmd.aspx", "/uploads/cmd.aspx"), ("/up%5C%5Ccmd.aspx", "/up/cmd.aspx")])
