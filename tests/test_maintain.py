@@ -153,7 +153,8 @@ def test_maintain_command_reports_each_table(maintained_twice, capfd):
     out = capfd.readouterr()
     assert code == 0
     assert f"maintain {T.IIS_REQUEST.name}: files 2 -> 2, not fragmented" in out.err
-    assert "maintain: 13 table(s), 0 changed" in out.out
+    # the lake's 12 tables (_staging/attacker_summary exists only once the gate has stopped a run)
+    assert "maintain: 12 table(s), 0 changed" in out.out
 
 
 def test_a_retention_under_168_hours_is_refused(spark, fragmented):
