@@ -116,7 +116,7 @@ def materialize(df: DataFrame) -> DataFrame:
     return df.localCheckpoint(eager=True)
 
 
-def stage(lake: Lake, df: DataFrame, run_id: str) -> DataFrame:
+def stage(lake: Lake, df: DataFrame, run_id: str) -> None:
     """Write a run's result to the staging table (one run's rows, replaced if the run id repeats): done when the
     gate stops a run, so its rows can be inspected there."""
     staging_def = T.TableDef(name=STAGING, schema=T.GOLD_SCHEMA, comment="Hunt results stopped by the quality gate",
@@ -124,7 +124,6 @@ def stage(lake: Lake, df: DataFrame, run_id: str) -> DataFrame:
     lake.ensure(staging_def)
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", f"HuntRunId = '{run_id}'")
     writer.save(lake.path(STAGING)) if lake.by_path else writer.saveAsTable(lake.ident(STAGING).replace("`", ""))
-    return lake.read(STAGING).where(F.col("HuntRunId") == run_id)
 
 
 def publish(lake: Lake, checked: DataFrame) -> tuple[int, int]:

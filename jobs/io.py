@@ -1,11 +1,10 @@
 """The lake's edge: where tables live, how they are created, read and written. Pipelines never touch this."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import logging
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
