@@ -22,6 +22,29 @@ def absolute(path: str) -> str:
     return path if _SCHEME.match(path) else os.path.abspath(os.path.expanduser(path))
 
 
+@contextmanager
+def session_setting(spark: SparkSession, key: str, value: str | None):
+    """Within the block, the Spark session setting `key` is `value` (None: left as it is); the session's own setting,
+    if any, is restored afterwards."""
+    before = spark.conf.get(key, None)
+    if value is not None:
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if value is not None:
+            spark.conf.unset(key) if before is None else spark.conf.set(key, before)
+
+
+def listing(spark: SparkSession, paths: list[str]):
+    """Wrap the creation of a reader over `paths` (files already listed): on a local disk Spark lists them on the
+    driver (a listing job for 290 files costs ~1.5 s there, the driver's own listing 0.05 s); any other storage keeps
+    Spark's parallel listing, which is what makes thousands of files on cloud storage quick."""
+    local = bool(paths) and all(p.startswith("file:") or not _SCHEME.match(p) for p in paths)
+    return session_setting(spark, "spark.sql.sources.parallelPartitionDiscovery.threshold",
+                           str(len(paths) + 1) if local and len(paths) > 32 else None)
+
+
 @dataclass
 class Lake:
     spark: SparkSession
@@ -110,18 +133,10 @@ class Lake:
         row = self.spark.sql(f"DESCRIBE DETAIL {self.ident(name)}").select("properties").first()
         return dict(row["properties"] or {})
 
-    @contextmanager
     def session_setting(self, key: str, value: str | None):
         """Within the block, the Spark session setting `key` is `value` (None: left as it is); the session's own
         setting, if any, is restored afterwards."""
-        before = self.spark.conf.get(key, None)
-        if value is not None:
-            self.spark.conf.set(key, value)
-        try:
-            yield
-        finally:
-            if value is not None:
-                self.spark.conf.unset(key) if before is None else self.spark.conf.set(key, before)
+        return session_setting(self.spark, key, value)
 
     def optimized_writes(self, enabled: bool | None):
         """Within the block, Delta's optimized writes are on/off whatever the tables' `delta.autoOptimize.optimizeWrite`

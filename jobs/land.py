@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from jobs.common import UserError, add_common_arguments, module_main, new_run_id
-from jobs.io import Lake, absolute, list_files
+from jobs.io import Lake, absolute, list_files, listing
 from pipelines import land as P
 from pipelines import w3c as W
 from schemas import tables as T
@@ -150,10 +150,10 @@ def _ledger(lake: Lake) -> None:
 
 def recover_crashed_runs(lake: Lake, source: str) -> list[str]:
     """Roll back runs that recorded `started` but never `committed`: delete their bronze and quarantine rows."""
-    ledger = lake.read(T.LANDED_FILES.name).where(F.col("source") == source)
-    ended = ledger.where(F.col("status") != "started").select("run_id")
-    crashed = [r.run_id for r in ledger.where(F.col("status") == "started").select("run_id").distinct()
-               .join(ended, "run_id", "left_anti").collect()]
+    # one aggregation over the ledger: a run that only ever recorded `started`
+    crashed = [r.run_id for r in lake.read(T.LANDED_FILES.name).where(F.col("source") == source)
+               .groupBy("run_id").agg(F.bool_and(F.col("status") == "started").alias("unfinished"))
+               .where("unfinished").select("run_id").collect()]
     for run_id in crashed:
         for name in (f"bronze/{source}", f"quarantine/{source}"):
             if lake.exists(name):
@@ -218,8 +218,9 @@ def _whole_text(spark: SparkSession, plan: list) -> DataFrame:
     """Whole files as text (one row each, gzip by extension): `value`, `_source_file` (as listed), `_skip`."""
     paths = [p[0] for p in plan]
     skips = spark.createDataFrame([(p[0], p[4]) for p in plan], "path string, _skip long")
-    raw = (spark.read.format("text").option("wholetext", "true").load(paths)
-           .select(F.col("value"), F.col("_metadata.file_path").alias("_read_path")))
+    with listing(spark, paths):
+        raw = spark.read.format("text").option("wholetext", "true").load(paths)
+    raw = raw.select(F.col("value"), F.col("_metadata.file_path").alias("_read_path"))
     # the listing and the reader may spell the same file differently (file:/x vs file:///x)
     norm = lambda c: F.regexp_replace(c, "^file:/+", "file:///")  # noqa: E731
     raw = (raw.join(F.broadcast(skips.withColumn("_key", norm(F.col("path")))), norm(F.col("_read_path")) == F.col("_key"))
@@ -239,9 +240,10 @@ def _w3c_lines(spark: SparkSession, plan: list) -> DataFrame:
     tails = open_tails(spark, paths)
     info = spark.createDataFrame([(p[0], p[4], p[0] in tails) for p in plan],
                                  "path string, _skip long, _open_tail boolean")
-    raw = (spark.read.format("text").option("lineSep", "\n").load(paths)
-           .select(F.col("value").alias("_text"), F.col("_metadata.file_path").alias("_read_path"),
-                   F.col("_metadata.file_block_start").alias("_block"), F.monotonically_increasing_id().alias("_id")))
+    with listing(spark, paths):
+        raw = spark.read.format("text").option("lineSep", "\n").load(paths)
+    raw = raw.select(F.col("value").alias("_text"), F.col("_metadata.file_path").alias("_read_path"),
+                     F.col("_metadata.file_block_start").alias("_block"), F.monotonically_increasing_id().alias("_id"))
     norm = lambda c: F.regexp_replace(c, "^file:/+", "file:///")  # noqa: E731
     raw = raw.join(F.broadcast(info.withColumn("_key", norm(F.col("path")))), norm(F.col("_read_path")) == F.col("_key"))
     in_file = Window.partitionBy("_source_file").orderBy("_block", "_id")
@@ -346,8 +348,9 @@ def _files_with_bad_rows(spark: SparkSession, lake: Lake, source: str, run_id: s
     if not counted:
         return suspects
     norm = lambda c: F.regexp_replace(c, "^file:/+", "file:///")  # noqa: E731
-    lines = (spark.read.format("text").option("lineSep", "\n").load([p[0] for p in counted])
-             .where(F.trim(F.regexp_replace("value", "\r$", "")) != "")
+    with listing(spark, [p[0] for p in counted]):
+        lines = spark.read.format("text").option("lineSep", "\n").load([p[0] for p in counted])
+    lines = (lines.where(F.trim(F.regexp_replace("value", "\r$", "")) != "")
              .groupBy(norm(F.col("_metadata.file_path")).alias("key")).agg(F.count(F.lit(1)).alias("lines")))
     landed = (lake.read(f"bronze/{source}").where(F.col("_run_id") == run_id)
               .groupBy(norm(F.col("_source_file")).alias("key")).agg(F.count(F.lit(1)).alias("landed")))
@@ -384,6 +387,45 @@ def observed(obs: Observation, wait_s: float = 30.0) -> dict | None:
             return None
         time.sleep(0.05)
     return obs.get
+
+
+def _write_rows(spark: SparkSession, lake: Lake, source: str, run_id: str, plan: list, host, site,
+                w3c_path_pattern, input_mb_per_task: float) -> bool:
+    """Append the planned files' rows: those that land to bronze, the others to quarantine. Whether any row went to
+    quarantine.
+
+    One pass over the files for bronze. An observation on that same pass counts the rows that did not land and
+    names their files; only those files are read again, for the quarantine (nothing cached, no second parse of
+    clean files). Files are sized here (coalesce, no shuffle) rather than by Delta's optimized write.
+    """
+    schema = SOURCES[source]
+    records = _records(spark, plan, schema, host, site, w3c_path_pattern)
+    if records is None:
+        return False
+    seen = Observation(f"land-{run_id}")
+    typed = records.transform(P.typed_record(schema)).observe(
+        seen, F.collect_set(F.when(F.col("reason").isNotNull(), F.col("_source_file"))).alias("bad_files"))
+    tasks = write_tasks(spark, plan, cfg_mb=input_mb_per_task)
+    lake.append(typed.transform(P.bronze_rows(schema, run_id)).coalesce(tasks), f"bronze/{source}",
+                optimize_write=False)
+    log.info("land %s: bronze append committed (%d write task(s) at most)", source, tasks)
+    if os.environ.get("SHELLTRACE_CRASH_AFTER") == "bronze":  # used by the killed-run test: a real hard exit
+        os._exit(137)
+    metrics = observed(seen)
+    if metrics is not None:
+        bad = set(metrics["bad_files"] or [])
+        suspects = [p for p in plan if p[0] in bad]
+    else:
+        log.info("land %s: the write's observation did not arrive; counting lines to find files with bad rows",
+                 source)
+        suspects = _files_with_bad_rows(spark, lake, source, run_id, plan)
+    if suspects:
+        log.info("land %s: %d file(s) hold rows that did not land: reading them again for the quarantine",
+                 source, len(suspects))
+        again = _records(spark, suspects, schema, host, site, w3c_path_pattern)
+        lake.append(again.transform(P.typed_record(schema)).transform(P.quarantine_rows(source, run_id)),
+                    f"quarantine/{source}")
+    return bool(suspects)
 
 
 def land(spark: SparkSession, lake: Lake, source: str, input_path: str, fmt: str = "auto", *,
@@ -436,38 +478,18 @@ def land(spark: SparkSession, lake: Lake, source: str, input_path: str, fmt: str
     ).withColumn("recorded_at", F.current_timestamp())
     lake.append(ledger_rows, T.LANDED_FILES.name)
 
-    # One pass over the files for bronze. An observation on that same pass counts the rows that did not land and
-    # names their files; only those files are read again, for the quarantine (nothing cached, no second parse of
-    # clean files). Files are sized here (coalesce, no shuffle) rather than by Delta's optimized write.
-    records = _records(spark, plan, schema, host, site, w3c_path_pattern)
-    if records is not None:
-        seen = Observation(f"land-{run_id}")
-        typed = records.transform(P.typed_record(schema)).observe(
-            seen, F.collect_set(F.when(F.col("reason").isNotNull(), F.col("_source_file"))).alias("bad_files"))
-        tasks = write_tasks(spark, plan, cfg_mb=input_mb_per_task)
-        lake.append(typed.transform(P.bronze_rows(schema, run_id)).coalesce(tasks), f"bronze/{source}",
-                    optimize_write=False)
-        log.info("land %s: bronze append committed (%d write task(s) at most)", source, tasks)
-        if os.environ.get("SHELLTRACE_CRASH_AFTER") == "bronze":  # used by the killed-run test: a real hard exit
-            os._exit(137)
-        metrics = observed(seen)
-        if metrics is not None:
-            bad = set(metrics["bad_files"] or [])
-            suspects = [p for p in plan if p[0] in bad]
-        else:
-            log.info("land %s: the write's observation did not arrive; counting lines to find files with bad rows",
-                     source)
-            suspects = _files_with_bad_rows(spark, lake, source, run_id, plan)
-        if suspects:
-            log.info("land %s: %d file(s) hold rows that did not land: reading them again for the quarantine",
-                     source, len(suspects))
-            again = _records(spark, suspects, schema, host, site, w3c_path_pattern)
-            lake.append(again.transform(P.typed_record(schema)).transform(P.quarantine_rows(source, run_id)),
-                        f"quarantine/{source}")
+    # planned without constraint inference: on a record's ~40 aliased fields it costs minutes and gigabytes of
+    # driver memory, and nothing here gains from the filters it would infer
+    with lake.session_setting("spark.sql.constraintPropagation.enabled", "false"):
+        quarantined = _write_rows(spark, lake, source, run_id, plan, host, site, w3c_path_pattern,
+                                  input_mb_per_task)
 
-    # per-file counts for the ledger, read back from what was committed (the run's own files: `_run_id` statistics)
+    # per-file counts for the ledger, read back from what was committed (the run's own files: `_run_id` statistics;
+    # quarantine only when this run wrote to it)
     per_file = {}
     for i, name in enumerate((f"bronze/{source}", f"quarantine/{source}")):
+        if i == 1 and not quarantined:
+            continue
         for r in (lake.read(name).where(F.col("_run_id") == run_id).groupBy("_source_file")
                   .agg(F.count(F.lit(1)).alias("n"), F.max("_line").alias("lines")).collect()):
             st = per_file.setdefault(r["_source_file"], [0, 0, None])

@@ -65,34 +65,42 @@ def _record_struct(schema: StructType) -> StructType:
     return StructType([StructField(f.name, StringType()) for f in schema.fields])
 
 
+def _map_without(m: Column, names: list[str]) -> Column:
+    """The map `m` without the keys `names` (repeated keys: the last value), built only from functions Spark compiles
+    to code: a higher-order function such as map_filter takes the whole plan node, and so every row, out of
+    whole-stage code generation. The known keys are first set to null (map_concat, last value wins), then their
+    (key, null) entries removed."""
+    nulls = F.create_map(*[x for n in names for x in (F.lit(n), F.lit(None).cast("string"))])
+    entries = F.array(*[F.struct(F.lit(n).alias("key"), F.lit(None).cast("string").alias("value")) for n in names])
+    return F.map_from_entries(F.array_except(F.map_entries(F.map_concat(m, nulls)), entries))
+
+
 def json_record(schema: StructType, text_col: str = "_text"):
     """Parse each JSON line once into `_rec` (the schema's columns, all as raw text; nested values kept as JSON
     text) and find its keys the schema lacks (`_extra_in`, parsed to a map only for the lines that have some).
     A line that is not a JSON object gets the reason.
 
-    The parse sits in a generator (`inline` of a one-row array): the filters after it (a row lands or goes to
-    quarantine by its `TimeGenerated`) cannot be pushed below a generator's output, so Spark parses each line once
-    instead of again inside the pushed-down filter. A line's keys are all known when it has as many keys as it has
-    non-null known columns (each such column is one of its keys); only the other lines (a JSON null, a duplicate or
-    an unknown key) pay for the exact set difference."""
+    A line's keys are all known when it has as many keys as it has non-null known columns (each such column is one
+    of its keys); only the other lines (a JSON null, a duplicate or an unknown key) pay for the exact difference.
+    No higher-order function anywhere: see `_map_without`.
+
+    Plan the result with `spark.sql.constraintPropagation.enabled=false` (`jobs.land` does): the many aliases of
+    `_rec`'s fields send the optimizer's constraint inference into a blow-up when a filter sits above them. A filter
+    on the typed rows is pushed below the parse (each line parsed twice) unless a node stops it: `jobs.land`
+    observes the typed rows before it splits them into bronze and quarantine, and the observation does."""
     names = [f.name for f in schema.fields]
-    known = F.array(*[F.lit(n) for n in names])
 
     def apply(df: DataFrame) -> DataFrame:
         text = F.col(text_col)
-        # the known-key count is taken inside the generator too: the same expression after it sends Spark's
-        # constraint propagation into a blow-up
-        parsed = F.transform(F.array(F.from_json(text, _record_struct(schema))), lambda r: F.struct(
-            r.alias("_rec"), F.json_object_keys(text).alias("_keys"),
-            F.size(F.array_compact(F.array(*[r[n] for n in names]))).alias("_non_null")))
-        out = df.select("*", F.inline(parsed))
-        keys = F.col("_keys")
-        unknown = F.array_except(keys, known)
-        extra = F.when((F.size(keys) > F.col("_non_null")) & (F.size(unknown) > 0),
-                       F.map_filter(F.from_json(text, "map<string,string>"), lambda k, v: F.array_contains(unknown, k)))
+        out = df.select("*", F.from_json(text, _record_struct(schema)).alias("_rec"),
+                        F.json_object_keys(text).alias("_keys"))
+        rec, keys = F.col("_rec"), F.col("_keys")
+        non_null = sum((F.when(rec[n].isNotNull(), 1).otherwise(0) for n in names), F.lit(0))
+        unknown = _map_without(F.from_json(text, "map<string,string>"), names)
+        extra = F.when((F.size(keys) > non_null) & (F.size(unknown) > 0), unknown)
         return (out.withColumn("_extra_in", extra)
                 .withColumn("_pre_reason", F.when(keys.isNull(), F.lit(REASON_NOT_OBJECT)))
-                .drop("_keys", "_non_null")
+                .drop("_keys")
                 .withColumnRenamed(text_col, "_raw"))
     return apply
 
@@ -103,9 +111,9 @@ def map_record(schema: StructType):
 
     def apply(df: DataFrame) -> DataFrame:
         m = F.col("_fields")
-        extra = F.map_filter(m, lambda k, v: ~F.array_contains(F.array(*[F.lit(n) for n in known]), k))
-        # in a generator, like json_record: the expressions after it refer to `_rec` instead of repeating the map
-        # lookups (and analysis does not have to inline them into every reference)
+        extra = _map_without(m, known)
+        # in a generator: the expressions after it refer to `_rec` instead of repeating the map lookups (and
+        # analysis does not have to inline them into every reference)
         rec = F.struct(F.struct(*[m[n].alias(n) for n in known]).alias("_rec"),
                        F.when(F.size(extra) > 0, extra).alias("_extra_in"))
         return df.select("*", F.inline(F.array(rec))).drop("_fields")
@@ -141,11 +149,11 @@ def typed_record(schema: StructType):
         for n in checked:
             any_lost = any_lost | lost(n)
         # built only for the rare rows where a value did not convert: present, non-blank raw text, null typed value
-        bad = F.filter(F.array(*[F.struct(F.lit(n).alias("k"), rec[n].alias("v"), lost(n).alias("lost"))
-                                 for n in checked]), lambda e: e["lost"])
-        bad_map = F.map_from_arrays(F.transform(bad, lambda e: e["k"]), F.transform(bad, lambda e: e["v"]))
-        extra = (F.when(any_lost, F.map_concat(F.coalesce(F.col("_extra_in"), F.create_map().cast(
-                 "map<string,string>")), bad_map)).otherwise(F.col("_extra_in")))
+        # (no higher-order function: see _map_without)
+        empty = F.create_map().cast("map<string,string>")
+        bad = [F.when(lost(n), F.create_map(F.lit(n), rec[n])).otherwise(empty) for n in checked]
+        extra = (F.when(any_lost, F.map_concat(F.coalesce(F.col("_extra_in"), empty), *bad))
+                 .otherwise(F.col("_extra_in")))
         tg_raw = rec["TimeGenerated"]
         reason = (F.when(F.col("_pre_reason").isNotNull(), F.col("_pre_reason"))
                   .when(tg_raw.isNull() | (F.trim(tg_raw) == ""), F.lit(REASON_TIME_MISSING))
