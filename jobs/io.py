@@ -23,26 +23,32 @@ def absolute(path: str) -> str:
 
 
 @contextmanager
-def session_setting(spark: SparkSession, key: str, value: str | None):
-    """Within the block, the Spark session setting `key` is `value` (None: left as it is); the session's own setting,
-    if any, is restored afterwards."""
-    before = spark.conf.get(key, None)
-    if value is not None:
-        spark.conf.set(key, value)
+def session_settings(spark: SparkSession, settings: dict):
+    """Within the block, each Spark session setting in `settings` has its value (a value of None: left as it is);
+    the session's own settings, if any, are restored afterwards."""
+    chosen = {k: str(v) for k, v in settings.items() if v is not None}
+    before = {k: spark.conf.get(k, None) for k in chosen}
+    for k, v in chosen.items():
+        spark.conf.set(k, v)
     try:
         yield
     finally:
-        if value is not None:
-            spark.conf.unset(key) if before is None else spark.conf.set(key, before)
+        for k, v in before.items():
+            spark.conf.unset(k) if v is None else spark.conf.set(k, v)
+
+
+def session_setting(spark: SparkSession, key: str, value: str | None):
+    """`session_settings` for one key."""
+    return session_settings(spark, {key: value})
 
 
 def listing(spark: SparkSession, paths: list[str]):
     """Wrap the creation of a reader over `paths` (files already listed): on a local disk Spark lists them on the
     driver (a listing job for 290 files costs ~1.5 s there, the driver's own listing 0.05 s); any other storage keeps
     Spark's parallel listing, which is what makes thousands of files on cloud storage quick."""
+    key = "spark.sql.sources.parallelPartitionDiscovery.threshold"
     local = bool(paths) and all(p.startswith("file:") or not _SCHEME.match(p) for p in paths)
-    return session_setting(spark, "spark.sql.sources.parallelPartitionDiscovery.threshold",
-                           str(len(paths) + 1) if local and len(paths) > 32 else None)
+    return session_setting(spark, key, len(paths) if local and len(paths) > int(spark.conf.get(key, "32")) else None)
 
 
 @dataclass

@@ -20,14 +20,13 @@ import logging
 import math
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common import UserError, add_common_arguments, module_main
-from jobs.io import Lake, delta_conflicts
+from jobs.io import Lake, delta_conflicts, session_settings
 from schemas import tables as T
 from schemas.sentinel import SOURCES
 
@@ -103,19 +102,6 @@ def target_file_bytes(lake: Lake, name: str, rows_per_file: int) -> int:
     return max(1 << 20, int(detail["sizeInBytes"] / rows * rows_per_file))
 
 
-@contextmanager
-def _conf(spark: SparkSession, settings: dict):
-    """Session settings for the duration of one command, then put back as they were."""
-    before = {k: spark.conf.get(k, None) for k in settings}
-    for k, v in settings.items():
-        spark.conf.set(k, str(v))
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            spark.conf.unset(k) if v is None else spark.conf.set(k, v)
-
-
 def _file_size(size: int) -> dict:
     """OPTIMIZE's bin size and small-file threshold."""
     return {"spark.databricks.delta.optimize.maxFileSize": size, "spark.databricks.delta.optimize.minFileSize": size}
@@ -130,7 +116,7 @@ def optimize(spark: SparkSession, lake: Lake, name: str, cfg: dict) -> str:
         if not dates:
             return "not fragmented"
         where = ", ".join(f"DATE'{d}'" for d in dates)
-        with _conf(spark, _file_size(target)):
+        with session_settings(spark, _file_size(target)):
             spark.sql(f"OPTIMIZE {ident} WHERE _event_date IN ({where}) ZORDER BY ({', '.join(ZORDER_BY)})")
         return f"z-ordered {len(dates)} date(s) by {'/'.join(ZORDER_BY)} (~{target >> 20} MiB files)"
     # bin-packing at maintain.target_file_mb (set on the session by maintain() around all such tables)
@@ -194,11 +180,11 @@ def maintain(spark: SparkSession, lake: Lake, cfg: dict, retain_hours: float | N
     # VACUUM lists a table's folders in spark.sql.sources.parallelPartitionDiscovery.parallelism tasks (10,000 by
     # default: minutes of task scheduling per small table on a laptop); a shuffle's partition count is plenty
     listing = max(2, int(spark.conf.get("spark.sql.shuffle.partitions", "8")))
-    with _conf(spark, {"spark.sql.sources.parallelPartitionDiscovery.parallelism": listing}):
+    with session_settings(spark, {"spark.sql.sources.parallelPartitionDiscovery.parallelism": listing}):
         if T.IIS_REQUEST.name in names:          # alone: it sets its own OPTIMIZE file size
             one(T.IIS_REQUEST.name)
         target = int(float(m.get("target_file_mb", 128)) * (1 << 20))
-        with _conf(spark, _file_size(target)):
+        with session_settings(spark, _file_size(target)):
             for name in names:
                 if name != T.IIS_REQUEST.name:
                     one(name)

@@ -296,3 +296,18 @@ def test_optimized_writes_switch_restores_the_session_setting(spark, lake):
     with lake.optimized_writes(False):
         assert spark.conf.get(key) == "false"
     assert spark.conf.get(key, None) is None
+
+
+def test_planned_local_files_are_listed_on_the_driver_and_the_setting_is_restored(spark):
+    from jobs.io import listing
+
+    key = "spark.sql.sources.parallelPartitionDiscovery.threshold"
+    before = spark.conf.get(key, None)
+    local = [f"file:///tmp/in/{i}.json" for i in range(40)]
+    with listing(spark, local):
+        assert spark.conf.get(key) == "40"
+    assert spark.conf.get(key, None) == before
+    with listing(spark, [f"abfss://c@a.dfs.core.windows.net/{i}.json" for i in range(40)]):
+        assert spark.conf.get(key, None) == before
+    with listing(spark, local[:5]):
+        assert spark.conf.get(key, None) == before
