@@ -311,3 +311,28 @@ def test_planned_local_files_are_listed_on_the_driver_and_the_setting_is_restore
         assert spark.conf.get(key, None) == before
     with listing(spark, local[:5]):
         assert spark.conf.get(key, None) == before
+
+
+def test_more_event_dates_in_a_task_than_concurrent_writers_land_every_row_under_its_date(spark, lake, tmp_path):
+    # one file, so one write task, holding four dates: two open writers, then Spark sorts the remaining rows
+    days = ["2026-11-03", "2026-11-01", "2026-11-04", "2026-11-02", "2026-11-01"]
+    write_lines(tmp_path / "in" / "PT1H.json",
+                [iis_row(f"{d}T05:00:00Z", ip=f"10.0.0.{i}") for i, d in enumerate(days)])
+    result = land(spark, lake, "w3c_iis_log", str(tmp_path / "in"), concurrent_writers=2)
+    assert result.rows_landed == 5
+    expected = spark.createDataFrame([(datetime.fromisoformat(d).date(), f"10.0.0.{i}") for i, d in enumerate(days)],
+                                     "_event_date date, cIP string")
+    assertDataFrameEqual(bronze(lake).select("_event_date", "cIP"), expected)
+
+
+def test_concurrent_writers_come_from_config_and_the_session_setting_is_restored(spark, lake, tmp_path):
+    from jobs.config import load_config
+    from jobs.land import land_options
+
+    assert land_options(load_config(None, []))["concurrent_writers"] == 64
+    assert land_options(load_config(None, ["land.concurrent_writers=0"]))["concurrent_writers"] == 0
+    key = "spark.sql.maxConcurrentOutputFileWriters"
+    before = spark.conf.get(key, None)
+    write_lines(tmp_path / "in" / "PT1H.json", [iis_row("2026-11-01T05:00:00Z")])
+    land(spark, lake, "w3c_iis_log", str(tmp_path / "in"), concurrent_writers=8)
+    assert spark.conf.get(key, None) == before
