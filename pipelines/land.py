@@ -75,6 +75,14 @@ def _map_without(m: Column, names: list[str]) -> Column:
     return F.map_from_entries(F.array_except(F.map_entries(F.map_concat(m, nulls)), entries))
 
 
+def _balanced_sum(terms: list[Column]) -> Column:
+    """The sum of `terms` as a balanced tree of additions rather than a chain as deep as the list (each level of a
+    deep chain becomes a method call in the generated code)."""
+    while len(terms) > 1:
+        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+    return terms[0] if terms else F.lit(0)
+
+
 def json_record(schema: StructType, text_col: str = "_text"):
     """Parse each JSON line once into `_rec` (the schema's columns, all as raw text; nested values kept as JSON
     text) and find its keys the schema lacks (`_extra_in`, parsed to a map only for the lines that have some).
@@ -92,15 +100,18 @@ def json_record(schema: StructType, text_col: str = "_text"):
 
     def apply(df: DataFrame) -> DataFrame:
         text = F.col(text_col)
+        # the number of keys, not the keys: an array of ~30 names per row would be written out between plan nodes
+        # (from_json runs outside whole-stage code generation, so its node's output rows are materialised)
         out = df.select("*", F.from_json(text, _record_struct(schema)).alias("_rec"),
-                        F.json_object_keys(text).alias("_keys"))
-        rec, keys = F.col("_rec"), F.col("_keys")
-        non_null = sum((F.when(rec[n].isNotNull(), 1).otherwise(0) for n in names), F.lit(0))
+                        F.size(F.json_object_keys(text)).alias("_nkeys"))
+        rec, n_keys = F.col("_rec"), F.col("_nkeys")
+        non_null = _balanced_sum([F.when(rec[n].isNotNull(), 1).otherwise(0) for n in names])
         unknown = _map_without(F.from_json(text, "map<string,string>"), names)
-        extra = F.when((F.size(keys) > non_null) & (F.size(unknown) > 0), unknown)
+        extra = F.when((n_keys > non_null) & (F.size(unknown) > 0), unknown)
+        # size() of a null array (a line that is not a JSON object) is null under ANSI, -1 under legacy rules
         return (out.withColumn("_extra_in", extra)
-                .withColumn("_pre_reason", F.when(keys.isNull(), F.lit(REASON_NOT_OBJECT)))
-                .drop("_keys")
+                .withColumn("_pre_reason", F.when(F.coalesce(n_keys, F.lit(-1)) < 0, F.lit(REASON_NOT_OBJECT)))
+                .drop("_nkeys")
                 .withColumnRenamed(text_col, "_raw"))
     return apply
 
