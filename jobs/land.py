@@ -546,9 +546,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def land_options(cfg: dict) -> dict:
     """The `land:` keys of the configuration as keyword arguments of `land`."""
     land_cfg = cfg.get("land") or {}
+    writers = int(land_cfg.get("concurrent_writers", 64) or 0)
+    if writers < 0:
+        raise UserError(f"land.concurrent_writers must be 0 (Spark sorts) or more, not {writers}")
     return {"w3c_path_pattern": land_cfg.get("w3c_path_pattern") or None,
             "input_mb_per_task": float(land_cfg.get("input_mb_per_task") or 1024),
-            "concurrent_writers": int(land_cfg.get("concurrent_writers", 64) or 0)}
+            "concurrent_writers": writers}
 
 
 def body(args, cfg, spark) -> int:

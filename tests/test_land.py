@@ -325,12 +325,18 @@ def test_more_event_dates_in_a_task_than_concurrent_writers_land_every_row_under
     assertDataFrameEqual(bronze(lake).select("_event_date", "cIP"), expected)
 
 
-def test_concurrent_writers_come_from_config_and_the_session_setting_is_restored(spark, lake, tmp_path):
+def test_concurrent_writers_come_from_config_and_a_negative_count_is_refused():
+    from jobs.common import UserError
     from jobs.config import load_config
     from jobs.land import land_options
 
     assert land_options(load_config(None, []))["concurrent_writers"] == 64
     assert land_options(load_config(None, ["land.concurrent_writers=0"]))["concurrent_writers"] == 0
+    with pytest.raises(UserError, match="concurrent_writers"):
+        land_options(load_config(None, ["land.concurrent_writers=-1"]))
+
+
+def test_landing_restores_the_session_concurrent_writers_setting(spark, lake, tmp_path):
     key = "spark.sql.maxConcurrentOutputFileWriters"
     before = spark.conf.get(key, None)
     write_lines(tmp_path / "in" / "PT1H.json", [iis_row("2026-11-01T05:00:00Z")])
