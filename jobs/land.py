@@ -264,7 +264,7 @@ def _w3c_lines(spark: SparkSession, plan: list) -> DataFrame:
             .select("_source_file", "_line", "_text", F.col("_line").alias("_file_lines"), "_skip"))
 
 
-_RECORD = ("_source_file", "_line", "_file_lines", "_rec", "_extra_in", "_pre_reason", "_raw")
+_RECORD = ("_source_file", "_line", "_file_lines", "_fast", "_rec", "_extra_in", "_pre_reason", "_raw")
 
 
 def read_text_records(spark: SparkSession, plan: list, schema, host: str | None = None, site: str | None = None,
@@ -281,7 +281,8 @@ def read_text_records(spark: SparkSession, plan: list, schema, host: str | None 
     if w3c:
         parts.append(_w3c_lines(spark, w3c)
                      .transform(W.w3c_record(schema, path_pattern=w3c_path_pattern, host=host, site=site,
-                                             skip_col="_skip")).select(*_RECORD))
+                                             skip_col="_skip"))
+                     .transform(P.without_fast(schema)).select(*_RECORD))
     out = parts[0]
     for part in parts[1:]:
         out = out.unionByName(part)
@@ -337,7 +338,7 @@ def _records(spark: SparkSession, plan: list, schema, host, site, w3c_path_patte
     if csv_plan:
         frame = read_csv_records(spark, csv_plan)
         if frame is not None:
-            parts.append(frame.transform(P.map_record(schema)).select(*_RECORD))
+            parts.append(frame.transform(P.map_record(schema)).transform(P.without_fast(schema)).select(*_RECORD))
     if not parts:
         return None
     records = parts[0]

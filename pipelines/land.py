@@ -1,9 +1,10 @@
 """Landing: raw export records -> typed bronze rows, or quarantine rows with a reason.
 
-A JSON line is parsed once into `_rec`, a struct of the schema's columns as raw text (its unknown keys, if any, into
-`_extra_in`); CSV records and native W3C lines arrive as a `_fields` map and are brought to the same shape. Typed
-columns, `_extra` and the quarantine reason all come from `_rec`, so every format shares one code path. All Spark
-built-ins.
+A JSON line is parsed once into `_fast` (numbers typed, the rest as raw text); a line that is not clean (an
+unknown, repeated or null key, a value that does not fit, not a JSON object) is parsed again into `_rec`, a struct
+of the schema's columns as raw text, and its unknown keys into `_extra_in`. CSV records and native W3C lines arrive
+as a `_fields` map and are brought to the `_rec` shape. Typed columns, `_extra` and the quarantine reason all come
+from `_fast` or `_rec` in one place (`typed_record`), so every format shares one code path. All Spark built-ins.
 """
 from __future__ import annotations
 
@@ -83,18 +84,38 @@ def _balanced_sum(terms: list[Column]) -> Column:
     return terms[0] if terms else F.lit(0)
 
 
-def json_record(schema: StructType, text_col: str = "_text"):
-    """Parse each JSON line once into `_rec` (the schema's columns, all as raw text; nested values kept as JSON
-    text) and find its keys the schema lacks (`_extra_in`, parsed to a map only for the lines that have some).
-    A line that is not a JSON object gets the reason.
+# Column types the first parse of a JSON line converts itself: JSON numbers straight to int/long/double (Jackson reads
+# them as numbers, instead of copying each through a generator as text to be cast afterwards). A value of one of
+# these types converts exactly as the raw text's `try_cast` would; timestamps and booleans, which Jackson accepts in
+# forms the text path does not (epoch numbers, for one), stay text.
+_FAST_TYPES = (IntegerType, LongType, DoubleType)
 
-    A line's keys are all known when it has as many keys as it has non-null known columns (each such column is one
-    of its keys); only the other lines (a JSON null, a duplicate or an unknown key) pay for the exact difference.
-    No higher-order function anywhere: see `_map_without`.
+
+def _fast_struct(schema: StructType) -> StructType:
+    return StructType([StructField(f.name, f.dataType if isinstance(f.dataType, _FAST_TYPES) else StringType())
+                       for f in schema.fields])
+
+
+def without_fast(schema: StructType):
+    """Records built from text fields (CSV, native W3C) have no `_fast` parse: a null one, for unions with JSON."""
+    def apply(df: DataFrame) -> DataFrame:
+        return df.withColumn("_fast", F.lit(None).cast(_fast_struct(schema)))
+    return apply
+
+
+def json_record(schema: StructType, text_col: str = "_text"):
+    """Parse each JSON line into `_fast` (the schema's columns, numbers typed, the rest as raw text) and keep it when
+    the line is clean: every key is one of the schema's, once, with a non-null value that fits its type. Every
+    other line (an unknown, repeated or null key, a value that does not fit, not a JSON object) gets `_rec`
+    instead (all columns as raw text; nested values kept as JSON text) and its keys the schema lacks in `_extra_in`
+    (parsed to a map only for such lines). A line that is not a JSON object gets the reason.
+
+    A line is clean when it has as many keys as `_fast` has non-null columns (each such column is one of its keys);
+    only the other lines pay for the second parse. No higher-order function anywhere: see `_map_without`.
 
     Plan the result with `spark.sql.constraintPropagation.enabled=false` (`jobs.land` does): the many aliases of
-    `_rec`'s fields send the optimizer's constraint inference into a blow-up when a filter sits above them. A filter
-    on the typed rows is pushed below the parse (each line parsed twice) unless a node stops it: `jobs.land`
+    the records' fields send the optimizer's constraint inference into a blow-up when a filter sits above them. A
+    filter on the typed rows is pushed below the parse (each line parsed twice) unless a node stops it: `jobs.land`
     observes the typed rows before it splits them into bronze and quarantine, and the observation does."""
     names = [f.name for f in schema.fields]
 
@@ -102,16 +123,19 @@ def json_record(schema: StructType, text_col: str = "_text"):
         text = F.col(text_col)
         # the number of keys, not the keys: an array of ~30 names per row would be written out between plan nodes
         # (from_json runs outside whole-stage code generation, so its node's output rows are materialised)
-        out = df.select("*", F.from_json(text, _record_struct(schema)).alias("_rec"),
+        out = df.select("*", F.from_json(text, _fast_struct(schema)).alias("_mix"),
                         F.size(F.json_object_keys(text)).alias("_nkeys"))
-        rec, n_keys = F.col("_rec"), F.col("_nkeys")
-        non_null = _balanced_sum([F.when(rec[n].isNotNull(), 1).otherwise(0) for n in names])
-        unknown = _map_without(F.from_json(text, "map<string,string>"), names)
-        extra = F.when((n_keys > non_null) & (F.size(unknown) > 0), unknown)
+        mix, n_keys = F.col("_mix"), F.col("_nkeys")
+        non_null = _balanced_sum([F.when(mix[n].isNotNull(), 1).otherwise(0) for n in names])
         # size() of a null array (a line that is not a JSON object) is null under ANSI, -1 under legacy rules
-        return (out.withColumn("_extra_in", extra)
+        clean = F.coalesce(n_keys == non_null, F.lit(False))
+        unknown = _map_without(F.from_json(text, "map<string,string>"), names)
+        return (out.withColumn("_clean", clean)
+                .withColumn("_fast", F.when(F.col("_clean"), mix))
+                .withColumn("_rec", F.when(~F.col("_clean"), F.from_json(text, _record_struct(schema))))
+                .withColumn("_extra_in", F.when(~F.col("_clean") & (F.size(unknown) > 0), unknown))
                 .withColumn("_pre_reason", F.when(F.coalesce(n_keys, F.lit(-1)) < 0, F.lit(REASON_NOT_OBJECT)))
-                .drop("_nkeys")
+                .drop("_mix", "_nkeys", "_clean")
                 .withColumnRenamed(text_col, "_raw"))
     return apply
 
@@ -144,35 +168,48 @@ def csv_fields(df: DataFrame, header: list[tuple[str, str]], corrupt_col: str, e
 
 
 def typed_record(schema: StructType):
-    """`_rec` (raw text per column) and `_extra_in` -> the schema's typed columns, `_extra` (columns the schema lacks,
-    and raw values that did not fit their column's type), `reason` (null when the row lands) and `raw` (kept only
-    for quarantined rows)."""
+    """`_rec` (raw text per column) or `_fast` (json_record's first parse, for clean lines) and `_extra_in` -> the
+    schema's typed columns, `_extra` (columns the schema lacks, and raw values that did not fit their column's type),
+    `reason` (null when the row lands) and `raw` (kept only for quarantined rows)."""
     def apply(df: DataFrame) -> DataFrame:
         rec = F.col("_rec")
-        typed = [_typed(rec[f.name], f.dataType).alias(f.name) for f in schema.fields]
-        out = df.select("*", *typed)
-        checked = [f.name for f in schema.fields if not isinstance(f.dataType, StringType)]
+        has_fast = "_fast" in df.columns
+        fast = F.col("_fast")
 
-        def lost(n: str) -> Column:
-            return F.col(n).isNull() & rec[n].isNotNull() & (F.trim(rec[n]) != "")
+        def raw(f) -> Column:
+            """The column's raw text (null for a number a clean line gave as such: nothing to keep)."""
+            if not has_fast or isinstance(f.dataType, _FAST_TYPES):
+                return rec[f.name]
+            return F.when(fast.isNotNull(), fast[f.name]).otherwise(rec[f.name])
+
+        def value(f) -> Column:
+            if has_fast and isinstance(f.dataType, _FAST_TYPES):
+                return F.when(fast.isNotNull(), fast[f.name]).otherwise(_typed(rec[f.name], f.dataType))
+            return _typed(raw(f), f.dataType)
+
+        out = df.select("*", *[value(f).alias(f.name) for f in schema.fields])
+        checked = [f for f in schema.fields if not isinstance(f.dataType, StringType)]
+
+        def lost(f) -> Column:
+            return F.col(f.name).isNull() & raw(f).isNotNull() & (F.trim(raw(f)) != "")
 
         any_lost = F.lit(False)
-        for n in checked:
-            any_lost = any_lost | lost(n)
+        for f in checked:
+            any_lost = any_lost | lost(f)
         # built only for the rare rows where a value did not convert: present, non-blank raw text, null typed value
         # (no higher-order function: see _map_without)
         empty = F.create_map().cast("map<string,string>")
-        bad = [F.when(lost(n), F.create_map(F.lit(n), rec[n])).otherwise(empty) for n in checked]
+        bad = [F.when(lost(f), F.create_map(F.lit(f.name), raw(f))).otherwise(empty) for f in checked]
         extra = (F.when(any_lost, F.map_concat(F.coalesce(F.col("_extra_in"), empty), *bad))
                  .otherwise(F.col("_extra_in")))
-        tg_raw = rec["TimeGenerated"]
+        tg_raw = raw(schema["TimeGenerated"])
         reason = (F.when(F.col("_pre_reason").isNotNull(), F.col("_pre_reason"))
                   .when(tg_raw.isNull() | (F.trim(tg_raw) == ""), F.lit(REASON_TIME_MISSING))
                   .when(F.col("TimeGenerated").isNull(), F.lit(REASON_TIME_UNPARSEABLE)))
         return (out.withColumn("_extra", extra)
                    .withColumn("reason", reason)
                    .withColumn("raw", F.when(F.col("reason").isNotNull(), F.col("_raw")))
-                   .drop("_rec", "_extra_in", "_pre_reason", "_raw"))
+                   .drop("_rec", "_fast", "_extra_in", "_pre_reason", "_raw"))
 
     return apply
 

@@ -217,7 +217,29 @@ def test_json_record_keeps_unknown_keys_in_extra_also_beside_null_or_repeated_kn
     assertDataFrameEqual(actual, expected)
 
 
-def test_landing_parses_each_json_line_once(spark):
+def test_a_clean_line_and_one_parsed_again_as_text_give_the_same_typed_values(spark):
+    """Line 1 is clean (typed by the first parse); lines 2 and 3 hold the same values but are parsed again as raw
+    text (an unknown key; a JSON null) and cast: every typed column agrees, including numbers Jackson reads in
+    another spelling (1.5e1, -0.0) and the 7-digit fraction of Log Analytics timestamps."""
+    from pipelines.land import json_record, typed_record
+    from schemas.sentinel import W3C_IIS_LOG
+
+    values = ('"TimeGenerated": "2026-11-01T05:06:07.1234567Z", "sPort": 443, "scBytes": 9007199254740993, '
+              '"RemoteIPLatitude": 1.5e1, "RemoteIPLongitude": -0.0, "cIP": "10.0.0.1", "csUriQuery": "a=%22b%22"')
+    df = _json_lines(spark, ["{" + values + "}", "{" + values + ', "Custom": 1}', "{" + values + ', "csHost": null}'])
+    typed = df.transform(json_record(W3C_IIS_LOG)).transform(typed_record(W3C_IIS_LOG))
+    cols = ["TimeGenerated", "sPort", "scBytes", "RemoteIPLatitude", "RemoteIPLongitude", "cIP", "csUriQuery",
+            "reason"]
+    actual = typed.select("_line", *cols, "_extra")
+    row = (datetime(2026, 11, 1, 5, 6, 7, 123456), 443, 9007199254740993, 15.0, -0.0, "10.0.0.1", "a=%22b%22", None)
+    expected = spark.createDataFrame(
+        [(1, *row, None), (2, *row, {"Custom": "1"}), (3, *row, None)],
+        "_line long, TimeGenerated timestamp, sPort int, scBytes long, RemoteIPLatitude double, "
+        "RemoteIPLongitude double, cIP string, csUriQuery string, reason string, _extra map<string,string>")
+    assertDataFrameEqual(actual, expected)
+
+
+def test_landing_plans_each_json_parse_once(spark):
     """As the job plans it (the write's observation between the typed rows and the bronze filter, constraint
     inference off): the row/quarantine filter is not pushed below the parse, which would parse every line twice."""
     from pyspark.sql import Observation
@@ -232,7 +254,10 @@ def test_landing_parses_each_json_line_once(spark):
               .observe(Observation("parsed-once"), F.count(F.lit(1)))
               .transform(bronze_rows(W3C_IIS_LOG, "run")))
         plan = df._jdf.queryExecution().executedPlan().toString()
-    assert plan.count("from_json(StructField(TenantId") == 1, plan
+    # one parse with numbers typed, one to raw text for the lines that are not clean; neither repeated
+    assert plan.count("from_json(StructField(TenantId") == 2, plan
+    assert plan.count("StructField(sPort,IntegerType") == 1, plan
+    assert plan.count("StructField(sPort,StringType") == 1, plan
     assert plan.count("jsonObjectKeys") == 1, plan
 
 

@@ -1,0 +1,126 @@
+"""Where landing's time goes (issue 2): the pieces of `shelltrace land`, each run alone over the same generated
+W3CIISLog export (JSON lines, PT05M blobs), beside the plain Spark JSON-to-Parquet copy the issue compares with.
+
+What each step shows (all over the same files, same session, alternating, medians of --repeat runs):
+
+    copy            spark.read.json(schema) -> Parquet: the issue's baseline
+    text_read       the files read as text lines, nothing else: the read every design pays once
+    key_count       text lines + the number of top-level keys per line (json_object_keys), summed per file: what an
+                    exact check for keys the schema lacks costs when it is not fused with the parse
+    reader_delta    spark.read.json(schema) + the lineage columns (_source_file, _ingested_at, _run_id) appended to a
+                    bronze Delta table: the floor of a land built on Spark's JSON reader, which silently drops keys
+                    the schema lacks and cannot give line numbers
+    land            `shelltrace land` (a scheduled run's: new files, tables that exist)
+
+A land on Spark's JSON reader that stays exact needs at least reader_delta + key_count (+ the run's Delta
+bookkeeping); the ratios printed at the end say how far each is from the 60% target.
+
+    python benchmarks/land_floor.py                        # 1,000,000 rows, 3 runs each
+    python benchmarks/land_floor.py --rows 100000 --repeat 1
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+
+from common import machine, save, session, timed
+
+STEPS = ("copy", "text_read", "key_count", "reader_delta", "land")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=1_000_000, help="IIS rows to generate (one day; default 1,000,000)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each step, alternating; medians reported")
+    ap.add_argument("--workdir", help="data and lakes go here (default: a temporary folder, removed at the end)")
+    ap.add_argument("--master", help="Spark master (default local[*])")
+    ap.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
+    args = ap.parse_args(argv)
+
+    from pyspark.sql import functions as F
+
+    from jobs.generate import generate
+    from jobs.io import Lake, session_settings
+    from jobs.land import land
+    from schemas import tables as T
+    from schemas.sentinel import W3C_IIS_LOG
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="shelltrace-bench-floor-"))
+    figures: dict = {"rows_requested": args.rows}
+    try:
+        print(f"generating {args.rows} rows under {work}")
+        m = generate(str(work / "exports"), days=1, requests_per_day=args.rows, layout="PT05M")
+        src = m["iis_dir"]
+        spark, _ = session(args.master, args.overrides)
+        lakes = iter(range(10_000))
+
+        def new_lake() -> Lake:
+            lake = Lake(spark, root=str(work / f"lake-{next(lakes)}"))
+            for tdef in (T.LANDED_FILES, T.bronze("w3c_iis_log"), T.quarantine("w3c_iis_log")):
+                lake.ensure(tdef)
+            return lake
+
+        def reader():
+            return spark.read.schema(W3C_IIS_LOG).option("recursiveFileLookup", "true").json(src)
+
+        def text():
+            return spark.read.format("text").option("recursiveFileLookup", "true").option("lineSep", "\n").load(src)
+
+        def step(name: str):
+            """The step's work as a callable; a lake it needs is made before, outside the timing."""
+            if name == "copy":
+                return lambda: reader().write.mode("overwrite").parquet(str(work / "parquet"))
+            if name == "text_read":
+                return lambda: text().write.format("noop").mode("overwrite").save()
+            if name == "key_count":
+                keys = F.coalesce(F.size(F.json_object_keys("value")), F.lit(0))
+                return lambda: (text().groupBy(F.col("_metadata.file_path")).agg(F.sum(keys).alias("keys"))
+                                .write.format("noop").mode("overwrite").save())
+            lake = new_lake()
+            if name == "reader_delta":
+                rows = reader().select("*", F.col("_metadata.file_path").alias("_source_file"),
+                                       F.lit(None).cast("long").alias("_line"),
+                                       F.lit(None).cast("map<string,string>").alias("_extra"),
+                                       F.current_timestamp().alias("_ingested_at"), F.lit("floor").alias("_run_id"))
+
+                def write():
+                    with session_settings(spark, {"spark.sql.maxConcurrentOutputFileWriters": 64}):
+                        lake.append(rows, "bronze/w3c_iis_log", optimize_write=False)
+                return write
+            return lambda: land(spark, lake, "w3c_iis_log", src)
+
+        for name in STEPS:                               # warm-up: JIT, classes, the file listing cache
+            step(name)()
+        runs: dict = {name: [] for name in STEPS}
+        for i in range(max(1, args.repeat)):
+            for name in STEPS:
+                work_fn = step(name)
+                run: dict = {}
+                with timed(run, f"{name}[{i}]"):
+                    work_fn()
+                runs[name].append(run[f"{name}[{i}]"])
+        med = {name: statistics.median(ts) for name, ts in runs.items()}
+        rows = spark.read.parquet(str(work / "parquet")).count()
+        figures.update(rows=rows, runs_s=runs, median_s=med,
+                       rows_per_s={k: round(rows / v) for k, v in med.items()},
+                       vs_copy={k: round(med["copy"] / v, 3) for k, v in med.items()},
+                       exact_reader_floor_s=round(med["reader_delta"] + med["key_count"], 2))
+        figures["exact_reader_floor_vs_copy"] = round(med["copy"] / figures["exact_reader_floor_s"], 3)
+        for name in STEPS:
+            print(f"{name:>13}: {med[name]:6.2f} s  {figures['rows_per_s'][name]:>9,} rows/s  "
+                  f"{figures['vs_copy'][name]:.0%} of the copy's rate")
+        print(f"an exact land on Spark's JSON reader needs >= reader_delta + key_count = "
+              f"{figures['exact_reader_floor_s']:.2f} s = {figures['exact_reader_floor_vs_copy']:.0%} of the copy's "
+              f"rate, before its Delta bookkeeping (target: land >= 60%)")
+        save("land_floor", {"machine": machine(), **figures})
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
