@@ -27,6 +27,14 @@ def session(master: str | None = None, overrides=()):
     return get_spark(cfg, master=master, app_name="shelltrace-bench"), cfg
 
 
+def add_run_arguments(ap, what: str = "data and lakes") -> None:
+    """The arguments the benchmarks share: --workdir, --master, --set KEY=VALUE (repeatable)."""
+    ap.add_argument("--workdir", help=f"{what} go here (default: a temporary folder, removed at the end)")
+    ap.add_argument("--master", help="Spark master (default local[*])")
+    ap.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
+                    help="override a configuration key (repeatable)")
+
+
 @contextmanager
 def timed(figures: dict, key: str):
     t0 = time.perf_counter()

@@ -12,16 +12,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from common import driver_jvm_peak_mb, machine, save, session, timed
+from common import add_run_arguments, driver_jvm_peak_mb, machine, save, session, timed
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--days", type=int, default=7)
     ap.add_argument("--per-day", type=int, default=750_000, help="IIS requests per day (default 750,000)")
-    ap.add_argument("--workdir", help="data and lake go here (default: a temporary folder, removed at the end)")
-    ap.add_argument("--master", help="Spark master (default local[*])")
-    ap.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
+    add_run_arguments(ap, "data and lake")
     args = ap.parse_args(argv)
 
     from jobs import hunt as H

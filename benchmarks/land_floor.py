@@ -26,7 +26,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from common import machine, save, session, timed
+from common import add_run_arguments, machine, save, session, timed
 
 STEPS = ("copy", "text_read", "key_count", "reader_delta", "land")
 
@@ -35,9 +35,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000, help="IIS rows to generate (one day; default 1,000,000)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each step, alternating; medians reported")
-    ap.add_argument("--workdir", help="data and lakes go here (default: a temporary folder, removed at the end)")
-    ap.add_argument("--master", help="Spark master (default local[*])")
-    ap.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
+    add_run_arguments(ap, "data and lakes")
     args = ap.parse_args(argv)
 
     from pyspark.sql import functions as F
