@@ -32,16 +32,27 @@ def parse_timestamp(col: Column) -> Column:
     return F.coalesce(*candidates)
 
 
-def _typed(raw: Column, dtype) -> Column:
+def _q(name: str) -> str:
+    """A column or field name quoted for SQL text."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _typed_sql(raw: str, dtype) -> str | None:
+    """SQL text converting the raw text `raw` (SQL) to `dtype`, or null; None for timestamps (parse_timestamp)."""
     if isinstance(dtype, StringType):
         return raw
     if isinstance(dtype, TimestampType):
-        return parse_timestamp(raw)
+        return None
     if isinstance(dtype, BooleanType):
-        return F.lower(F.trim(raw)).try_cast("boolean")
+        return f"try_cast(lower(trim({raw})) AS BOOLEAN)"
     if isinstance(dtype, (IntegerType, LongType, DoubleType)):
-        return F.trim(raw).try_cast(dtype)
-    return raw.try_cast(dtype)
+        return f"try_cast(trim({raw}) AS {dtype.simpleString().upper()})"
+    return f"try_cast({raw} AS {dtype.simpleString()})"
+
+
+def _typed(raw: str, dtype) -> Column:
+    sql = _typed_sql(raw, dtype)
+    return parse_timestamp(F.expr(raw)) if sql is None else F.expr(sql)
 
 
 def explode_lines(df: DataFrame, text_col: str = "value", skip_col: str | None = None) -> DataFrame:
@@ -66,22 +77,24 @@ def _record_struct(schema: StructType) -> StructType:
     return StructType([StructField(f.name, StringType()) for f in schema.fields])
 
 
-def _map_without(m: Column, names: list[str]) -> Column:
-    """The map `m` without the keys `names` (repeated keys: the last value), built only from functions Spark compiles
-    to code: a higher-order function such as map_filter takes the whole plan node, and so every row, out of
-    whole-stage code generation. The known keys are first set to null (map_concat, last value wins), then their
-    (key, null) entries removed."""
-    nulls = F.create_map(*[x for n in names for x in (F.lit(n), F.lit(None).cast("string"))])
-    entries = F.array(*[F.struct(F.lit(n).alias("key"), F.lit(None).cast("string").alias("value")) for n in names])
-    return F.map_from_entries(F.array_except(F.map_entries(F.map_concat(m, nulls)), entries))
+def _map_without(m: str, names: list[str]) -> Column:
+    """The map `m` (SQL text) without the keys `names` (repeated keys: the last value), built only from functions
+    Spark compiles to code: a higher-order function such as map_filter takes the whole plan node, and so every row,
+    out of whole-stage code generation. The known keys are first set to null (map_concat, last value wins), then
+    their (key, null) entries removed. Written as SQL text: one call to the JVM instead of hundreds (building a
+    land's plan through py4j cost ~2 s of driver time a run)."""
+    lits = ["'" + n.replace("\\", "\\\\").replace("'", "\\'") + "'" for n in names]
+    nulls = "map(" + ", ".join(f"{lit}, CAST(NULL AS STRING)" for lit in lits) + ")"
+    entries = "array(" + ", ".join(f"named_struct('key', {lit}, 'value', CAST(NULL AS STRING))" for lit in lits) + ")"
+    return F.expr(f"map_from_entries(array_except(map_entries(map_concat({m}, {nulls})), {entries}))")
 
 
-def _balanced_sum(terms: list[Column]) -> Column:
-    """The sum of `terms` as a balanced tree of additions rather than a chain as deep as the list (each level of a
-    deep chain becomes a method call in the generated code)."""
+def _balanced_sum(terms: list[str]) -> str:
+    """The sum of `terms` (SQL text) as a balanced tree of additions rather than a chain as deep as the list (each
+    level of a deep chain becomes a method call in the generated code)."""
     while len(terms) > 1:
-        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
-    return terms[0] if terms else F.lit(0)
+        terms = [f"({terms[i]} + {terms[i + 1]})" if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+    return terms[0] if terms else "0"
 
 
 # Column types the first parse of a JSON line converts itself: JSON numbers straight to int/long/double (Jackson reads
@@ -126,17 +139,22 @@ def json_record(schema: StructType, text_col: str = "_text"):
         out = df.select("*", F.from_json(text, _fast_struct(schema)).alias("_mix"),
                         F.size(F.json_object_keys(text)).alias("_nkeys"))
         mix, n_keys = F.col("_mix"), F.col("_nkeys")
-        non_null = _balanced_sum([F.when(mix[n].isNotNull(), 1).otherwise(0) for n in names])
+        non_null = F.expr(_balanced_sum([f"CASE WHEN _mix.{_q(n)} IS NOT NULL THEN 1 ELSE 0 END" for n in names]))
         # size() of a null array (a line that is not a JSON object) is null under ANSI, -1 under legacy rules
         clean = F.coalesce(n_keys == non_null, F.lit(False))
-        unknown = _map_without(F.from_json(text, "map<string,string>"), names)
-        return (out.withColumn("_clean", clean)
-                .withColumn("_fast", F.when(F.col("_clean"), mix))
-                .withColumn("_rec", F.when(~F.col("_clean"), F.from_json(text, _record_struct(schema))))
-                .withColumn("_extra_in", F.when(~F.col("_clean") & (F.size(unknown) > 0), unknown))
-                .withColumn("_pre_reason", F.when(F.coalesce(n_keys, F.lit(-1)) < 0, F.lit(REASON_NOT_OBJECT)))
-                .drop("_mix", "_nkeys", "_clean")
-                .withColumnRenamed(text_col, "_raw"))
+        unknown = _map_without(f"from_json({_q(text_col)}, 'map<string,string>')", names)
+        # one select per step: each DataFrame call analyses the whole plan again, and these expressions are large
+        # (a chain of withColumn calls cost ~0.5 s of driver time per land)
+        kept = [F.col(c) for c in df.columns if c != text_col]
+        out = out.select(*kept, text, mix, n_keys, clean.alias("_clean"))
+        is_clean = F.col("_clean")
+        return out.select(
+            *kept,
+            F.when(is_clean, mix).alias("_fast"),
+            F.when(~is_clean, F.from_json(text, _record_struct(schema))).alias("_rec"),
+            F.when(~is_clean & (F.size(unknown) > 0), unknown).alias("_extra_in"),
+            F.when(F.coalesce(n_keys, F.lit(-1)) < 0, F.lit(REASON_NOT_OBJECT)).alias("_pre_reason"),
+            text.alias("_raw"))
     return apply
 
 
@@ -146,7 +164,7 @@ def map_record(schema: StructType):
 
     def apply(df: DataFrame) -> DataFrame:
         m = F.col("_fields")
-        extra = _map_without(m, known)
+        extra = _map_without("_fields", known)
         # in a generator: the expressions after it refer to `_rec` instead of repeating the map lookups (and
         # analysis does not have to inline them into every reference)
         rec = F.struct(F.struct(*[m[n].alias(n) for n in known]).alias("_rec"),
@@ -172,44 +190,41 @@ def typed_record(schema: StructType):
     schema's typed columns, `_extra` (columns the schema lacks, and raw values that did not fit their column's type),
     `reason` (null when the row lands) and `raw` (kept only for quarantined rows)."""
     def apply(df: DataFrame) -> DataFrame:
-        rec = F.col("_rec")
         has_fast = "_fast" in df.columns
-        fast = F.col("_fast")
 
-        def raw(f) -> Column:
+        # SQL text per column (one JVM call per expression, not one per node: see _map_without)
+        def raw(f) -> str:
             """The column's raw text (null for a number a clean line gave as such: nothing to keep)."""
             if not has_fast or isinstance(f.dataType, _FAST_TYPES):
-                return rec[f.name]
-            return F.when(fast.isNotNull(), fast[f.name]).otherwise(rec[f.name])
+                return f"_rec.{_q(f.name)}"
+            return f"CASE WHEN _fast IS NOT NULL THEN _fast.{_q(f.name)} ELSE _rec.{_q(f.name)} END"
 
         def value(f) -> Column:
             if has_fast and isinstance(f.dataType, _FAST_TYPES):
-                return F.when(fast.isNotNull(), fast[f.name]).otherwise(_typed(rec[f.name], f.dataType))
+                return F.expr(f"CASE WHEN _fast IS NOT NULL THEN _fast.{_q(f.name)} "
+                              f"ELSE {_typed_sql(raw(f), f.dataType)} END")
             return _typed(raw(f), f.dataType)
 
         out = df.select("*", *[value(f).alias(f.name) for f in schema.fields])
         checked = [f for f in schema.fields if not isinstance(f.dataType, StringType)]
 
-        def lost(f) -> Column:
-            return F.col(f.name).isNull() & raw(f).isNotNull() & (F.trim(raw(f)) != "")
+        def lost(f) -> str:
+            return f"({_q(f.name)} IS NULL AND {raw(f)} IS NOT NULL AND trim({raw(f)}) != '')"
 
-        any_lost = F.lit(False)
-        for f in checked:
-            any_lost = any_lost | lost(f)
+        any_lost = F.expr(" OR ".join([lost(f) for f in checked]) or "false")
         # built only for the rare rows where a value did not convert: present, non-blank raw text, null typed value
         # (no higher-order function: see _map_without)
-        empty = F.create_map().cast("map<string,string>")
-        bad = [F.when(lost(f), F.create_map(F.lit(f.name), raw(f))).otherwise(empty) for f in checked]
-        extra = (F.when(any_lost, F.map_concat(F.coalesce(F.col("_extra_in"), empty), *bad))
+        empty = "CAST(map() AS MAP<STRING, STRING>)"
+        bad = [f"CASE WHEN {lost(f)} THEN map('{f.name}', {raw(f)}) ELSE {empty} END" for f in checked]
+        extra = (F.when(any_lost, F.expr(f"map_concat(coalesce(_extra_in, {empty}), {', '.join(bad)})"))
                  .otherwise(F.col("_extra_in")))
-        tg_raw = raw(schema["TimeGenerated"])
+        tg_raw = F.expr(raw(schema["TimeGenerated"]))
         reason = (F.when(F.col("_pre_reason").isNotNull(), F.col("_pre_reason"))
                   .when(tg_raw.isNull() | (F.trim(tg_raw) == ""), F.lit(REASON_TIME_MISSING))
                   .when(F.col("TimeGenerated").isNull(), F.lit(REASON_TIME_UNPARSEABLE)))
-        return (out.withColumn("_extra", extra)
-                   .withColumn("reason", reason)
-                   .withColumn("raw", F.when(F.col("reason").isNotNull(), F.col("_raw")))
-                   .drop("_rec", "_fast", "_extra_in", "_pre_reason", "_raw"))
+        kept = [F.col(c) for c in out.columns if c not in ("_rec", "_fast", "_extra_in", "_pre_reason", "_raw")]
+        return (out.select(*kept, "_raw", extra.alias("_extra"), reason.alias("reason"))
+                .select(*kept, "_extra", "reason", F.when(F.col("reason").isNotNull(), F.col("_raw")).alias("raw")))
 
     return apply
 
