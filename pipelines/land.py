@@ -37,6 +37,11 @@ def _q(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def _lit(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def _typed_sql(raw: str, dtype) -> str | None:
     """SQL text converting the raw text `raw` (SQL) to `dtype`, or null; None for timestamps (parse_timestamp)."""
     if isinstance(dtype, StringType):
@@ -83,7 +88,7 @@ def _map_without(m: str, names: list[str]) -> Column:
     out of whole-stage code generation. The known keys are first set to null (map_concat, last value wins), then
     their (key, null) entries removed. Written as SQL text: one call to the JVM instead of hundreds (building a
     land's plan through py4j cost ~2 s of driver time a run)."""
-    lits = ["'" + n.replace("\\", "\\\\").replace("'", "\\'") + "'" for n in names]
+    lits = [_lit(n) for n in names]
     nulls = "map(" + ", ".join(f"{lit}, CAST(NULL AS STRING)" for lit in lits) + ")"
     entries = "array(" + ", ".join(f"named_struct('key', {lit}, 'value', CAST(NULL AS STRING))" for lit in lits) + ")"
     return F.expr(f"map_from_entries(array_except(map_entries(map_concat({m}, {nulls})), {entries}))")
@@ -144,7 +149,6 @@ def json_record(schema: StructType, text_col: str = "_text"):
         clean = F.coalesce(n_keys == non_null, F.lit(False))
         unknown = _map_without(f"from_json({_q(text_col)}, 'map<string,string>')", names)
         # one select per step: each DataFrame call analyses the whole plan again, and these expressions are large
-        # (a chain of withColumn calls cost ~0.5 s of driver time per land)
         kept = [F.col(c) for c in df.columns if c != text_col]
         out = out.select(*kept, text, mix, n_keys, clean.alias("_clean"))
         is_clean = F.col("_clean")
@@ -215,7 +219,7 @@ def typed_record(schema: StructType):
         # built only for the rare rows where a value did not convert: present, non-blank raw text, null typed value
         # (no higher-order function: see _map_without)
         empty = "CAST(map() AS MAP<STRING, STRING>)"
-        bad = [f"CASE WHEN {lost(f)} THEN map('{f.name}', {raw(f)}) ELSE {empty} END" for f in checked]
+        bad = [f"CASE WHEN {lost(f)} THEN map({_lit(f.name)}, {raw(f)}) ELSE {empty} END" for f in checked]
         extra = (F.when(any_lost, F.expr(f"map_concat(coalesce(_extra_in, {empty}), {', '.join(bad)})"))
                  .otherwise(F.col("_extra_in")))
         tg_raw = F.expr(raw(schema["TimeGenerated"]))

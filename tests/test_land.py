@@ -239,6 +239,15 @@ def test_a_clean_line_and_one_parsed_again_as_text_give_the_same_typed_values(sp
     assertDataFrameEqual(actual, expected)
 
 
+def test_sql_text_literals_and_names_round_trip_quotes_and_backslashes(spark):
+    from pipelines.land import _lit, _q
+
+    texts = ["plain", "it's", "back\\slash", "quote\"d", "tick`name"]
+    actual = spark.sql("SELECT " + ", ".join(f"{_lit(t)} AS {_q(t)}" for t in texts))
+    expected = spark.createDataFrame([tuple(texts)], ", ".join(f"{_q(t)} string" for t in texts))
+    assertDataFrameEqual(actual, expected)
+
+
 def test_landing_plans_each_json_parse_once(spark):
     """As the job plans it (the write's observation between the typed rows and the bronze filter, constraint
     inference off): the row/quarantine filter is not pushed below the parse, which would parse every line twice."""
