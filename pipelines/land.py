@@ -86,8 +86,8 @@ def _map_without(m: str, names: list[str]) -> Column:
     """The map `m` (SQL text) without the keys `names` (repeated keys: the last value), built only from functions
     Spark compiles to code: a higher-order function such as map_filter takes the whole plan node, and so every row,
     out of whole-stage code generation. The known keys are first set to null (map_concat, last value wins), then
-    their (key, null) entries removed. Written as SQL text: one call to the JVM instead of hundreds (building a
-    land's plan through py4j cost ~2 s of driver time a run)."""
+    their (key, null) entries removed. Written as SQL text: one call to the JVM instead of hundreds (with the other
+    per-column expressions of this module, ~0.5 s less driver time a land)."""
     lits = [_lit(n) for n in names]
     nulls = "map(" + ", ".join(f"{lit}, CAST(NULL AS STRING)" for lit in lits) + ")"
     entries = "array(" + ", ".join(f"named_struct('key', {lit}, 'value', CAST(NULL AS STRING))" for lit in lits) + ")"
