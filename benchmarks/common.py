@@ -5,7 +5,9 @@ import json
 import os
 import platform
 import resource
+import shutil
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +35,22 @@ def add_run_arguments(ap, what: str = "data and lakes") -> None:
     ap.add_argument("--master", help="Spark master (default local[*])")
     ap.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
                     help="override a configuration key (repeatable)")
+
+
+@contextmanager
+def workdir(given: str | None, prefix: str):
+    """A benchmark's working folder: `given` (created if missing, kept afterwards), or a new temporary folder that
+    is removed at the end, also when the run fails."""
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @contextmanager

@@ -8,11 +8,8 @@ silver/iis_request files the hunt read, and the quality gate's time as a share o
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
-from pathlib import Path
 
-from common import add_run_arguments, driver_jvm_peak_mb, machine, save, session, timed
+from common import add_run_arguments, driver_jvm_peak_mb, machine, save, session, timed, workdir
 
 
 def main(argv=None) -> int:
@@ -29,9 +26,8 @@ def main(argv=None) -> int:
     from jobs.transform import transform
     from schemas import tables as T
 
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="shelltrace-bench-hunt-"))
     f: dict = {"days": args.days, "requests_per_day": args.per_day}
-    try:
+    with workdir(args.workdir, "shelltrace-bench-hunt-") as work:
         print(f"generating {args.days} days x {args.per_day} requests under {work}")
         with timed(f, "generate_s"):
             m = generate(str(work / "exports"), days=args.days, requests_per_day=args.per_day)
@@ -68,9 +64,6 @@ def main(argv=None) -> int:
               f"{h.files_read}/{h.files_total} ({f['silver_files_read_share']:.0%}); planted found "
               f"{f['planted_found']}/{f['planted_expected']}")
         save("hunt_scale", {"machine": machine(), **f})
-    finally:
-        if not args.workdir:
-            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -14,10 +14,9 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import tempfile
 from pathlib import Path
 
-from common import add_run_arguments, machine, save, session, timed
+from common import add_run_arguments, machine, save, session, timed, workdir
 
 
 def main(argv=None) -> int:
@@ -33,9 +32,8 @@ def main(argv=None) -> int:
     from schemas import tables as T
     from schemas.sentinel import W3C_IIS_LOG
 
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="shelltrace-bench-land-"))
     figures: dict = {"rows_requested": args.rows}
-    try:
+    with workdir(args.workdir, "shelltrace-bench-land-") as work:
         print(f"generating {args.rows} rows under {work}")
         with timed(figures, "generate_s"):
             m = generate(str(work / "exports"), days=1, requests_per_day=args.rows, layout="PT05M")
@@ -81,9 +79,6 @@ def main(argv=None) -> int:
               f"{figures['land_rows_per_s']:,} rows/s; land/copy = {figures['land_vs_copy']:.0%} (target >= 60%); "
               f"{figures['files']} blobs -> {figures['bronze_files']} bronze files (medians of {len(lands)} runs)")
         save("land_throughput", {"machine": machine(), **figures})
-    finally:
-        if not args.workdir:
-            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

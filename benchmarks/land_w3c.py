@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from common import workdir  # noqa: E402
 from jobs.common import setup_logging  # noqa: E402
 from jobs.config import load_config  # noqa: E402
 from jobs.generate import generate  # noqa: E402
@@ -62,9 +61,7 @@ def main(argv=None) -> int:
         logging.getLogger("shelltrace").setLevel(logging.WARNING)
     cfg = load_config(args.conf, args.overrides)
     pattern = (cfg.get("land") or {}).get("w3c_path_pattern")
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="shelltrace-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with workdir(args.workdir, "shelltrace-bench-") as work:
         data = {}
         for fmt in FORMATS:
             t0 = time.perf_counter()
@@ -105,9 +102,6 @@ def main(argv=None) -> int:
                   f"{r.rows_landed:>12,}{r.rows_quarantined:>10,}{s:>10.1f}{rate[fmt]:>12,.0f}")
         print(f"\nw3c / jsonl rows per second: {rate['w3c'] / rate['jsonl']:.2f}")
         spark.stop()
-    finally:
-        if not args.workdir:
-            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
