@@ -2,22 +2,11 @@
 one is never removed."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests import benchmark_modules
 
-
-def _load_common():
-    spec = importlib.util.spec_from_file_location("benchmarks_common", ROOT / "benchmarks" / "common.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-C = _load_common()
+C = benchmark_modules.load("common")
 
 
 def test_a_temporary_benchmark_workdir_is_removed_even_when_the_run_fails():

@@ -6,7 +6,6 @@ every trap of jobs/generate.py, and on hand-written rows for the rules the gener
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -15,20 +14,14 @@ import pytest
 
 from jobs.generate import generate
 from jobs.common import parse_ts
+from tests import benchmark_modules
 from tests import reference as R
 
 ROOT = Path(__file__).resolve().parents[1]
 UTC = timezone.utc
 
 
-def _load_scale():
-    spec = importlib.util.spec_from_file_location("benchmarks_scale", ROOT / "benchmarks" / "scale.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-S = _load_scale()
+S = benchmark_modules.load("scale")
 
 
 def _windows(manifest):
