@@ -270,6 +270,22 @@ def test_landing_plans_each_json_parse_once(spark):
     assert plan.count("jsonObjectKeys") == 1, plan
 
 
+def test_the_jobs_own_bronze_plan_parses_each_json_line_once(spark, lake, tmp_path):
+    """The plan `land` writes (jobs.land.bronze_plan, as the job plans it): its observation keeps the bronze filter
+    above the parse; without it the filter's condition is rewritten through the parse, once per field it names."""
+    from jobs.io import session_setting
+    from jobs.land import _ledger, bronze_plan, plan_files
+
+    write_lines(export_blob(tmp_path / "in", "2026-11-01T05:05"), [iis_row("2026-11-01T05:06:00Z")])
+    _ledger(lake)
+    files, *_ = plan_files(spark, lake, "w3c_iis_log", str(tmp_path / "in"), "auto")
+    with session_setting(spark, "spark.sql.constraintPropagation.enabled", "false"):
+        rows, _ = bronze_plan(spark, files, "w3c_iis_log", "run")
+        plan = rows._jdf.queryExecution().executedPlan().toString()
+    assert plan.count("from_json(StructField(TenantId") == 2, plan
+    assert plan.count("jsonObjectKeys") == 1, plan
+
+
 def test_only_files_with_rows_that_did_not_land_are_read_again_for_the_quarantine(spark, lake, tmp_path, caplog):
     write_lines(export_blob(tmp_path / "in", "2026-11-01T05:05"), [iis_row("2026-11-01T05:06:00Z")])
     write_lines(export_blob(tmp_path / "in", "2026-11-01T05:10"), [iis_row("2026-11-01T05:11:00Z"), "oops"])
